@@ -1,0 +1,1 @@
+"""RealUnify leaderboard service."""

@@ -1,0 +1,66 @@
+"""Settings read from the environment (prefix ``REALUNIFY_``) or a ``.env`` file."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATA_DIR = PROJECT_ROOT / "var"
+DEVELOPMENT_SECRET = "development-only-secret-change-me"  # noqa: S105
+
+
+class Settings(BaseSettings):
+    """Service configuration.
+
+    The defaults run the embedded mode: a SQLite database and a SQLite-backed Celery broker under
+    ``var/``, so no external service is needed. Production sets ``REALUNIFY_DATABASE_URL`` to
+    PostgreSQL and ``REALUNIFY_BROKER_URL`` to Redis.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="REALUNIFY_", env_file=".env", extra="ignore")
+
+    environment: Literal["development", "test", "production"] = "development"
+    data_dir: Path = DEFAULT_DATA_DIR
+    database_url: str = ""
+    broker_url: str = ""
+    task_queue: str = "realunify"
+    secret_key: str = DEVELOPMENT_SECRET
+    base_url: str = "http://127.0.0.1:8000"
+
+    benchmark_name: str = "realunify"
+    demo_benchmark_path: Path = PROJECT_ROOT / "demo" / "realunify-demo"
+    demo_baselines_path: Path = PROJECT_ROOT / "demo" / "baselines"
+
+    max_upload_bytes: int = Field(default=50 * 1024 * 1024, gt=0)
+    max_report_errors: int = Field(default=200, gt=0)
+    session_max_age_seconds: int = Field(default=14 * 24 * 3600, gt=0)
+    task_max_retries: int = Field(default=5, ge=0)
+
+    @model_validator(mode="after")
+    def _fill_embedded_defaults(self) -> Settings:
+        if not self.database_url:
+            self.database_url = f"sqlite:///{self.data_dir / 'realunify.sqlite3'}"
+        if not self.broker_url:
+            self.broker_url = f"sqla+sqlite:///{self.data_dir / 'broker.sqlite3'}"
+        if self.environment == "production" and self.secret_key == DEVELOPMENT_SECRET:
+            raise ValueError(
+                "REALUNIFY_SECRET_KEY is the development placeholder; set a random value of at "
+                "least 32 characters in production (for example: openssl rand -hex 32)"
+            )
+        if self.environment == "production" and len(self.secret_key) < 32:
+            raise ValueError("REALUNIFY_SECRET_KEY must be at least 32 characters in production")
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

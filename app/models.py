@@ -1,0 +1,244 @@
+"""Database tables. Relationships raise on lazy load, so every query states what it loads."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    Uuid,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.db import Base
+
+AXES = ("UEG", "GEU")
+PROTOCOLS = ("direct", "stepwise")
+SUBMISSION_STATUSES = ("queued", "running", "scored", "failed")
+MODEL_KINDS = (
+    "unified",
+    "understanding specialist",
+    "generation specialist",
+    "specialist pipeline",
+    "other",
+)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    quoted = ", ".join(f"'{value}'" for value in values)
+    return f"{column} IN ({quoted})"
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    # NULL for accounts made on the command line that only use API tokens.
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+
+    tokens: Mapped[list[ApiToken]] = relationship(back_populates="user", lazy="raise")
+
+
+class ApiToken(Base):
+    """A bearer token for scripts. Only its SHA-256 is stored; the token is shown once."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # The first characters of the token, shown in lists so a user can tell tokens apart.
+    token_prefix: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    user: Mapped[User] = relationship(back_populates="tokens", lazy="raise")
+
+
+class Benchmark(Base):
+    """One loaded version of a benchmark folder; ``version`` is the SHA-256 of its content."""
+
+    __tablename__ = "benchmarks"
+    __table_args__ = (UniqueConstraint("name", "version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    version: Mapped[str] = mapped_column(String(64))
+    source_path: Mapped[str] = mapped_column(Text)
+    is_current: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_demo: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Per file: format, item count and the input-image field that was found.
+    files: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    loaded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+
+
+class BenchmarkItem(Base):
+    """An item of one benchmark file. ``private`` holds answers and questions: never shown."""
+
+    __tablename__ = "benchmark_items"
+    __table_args__ = (
+        UniqueConstraint("benchmark_id", "axis", "protocol", "item_key"),
+        Index("ix_benchmark_items_content", "benchmark_id", "axis", "protocol", "content_key"),
+        CheckConstraint(_in("axis", AXES), name="axis"),
+        CheckConstraint(_in("protocol", PROTOCOLS), name="protocol"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    benchmark_id: Mapped[int] = mapped_column(ForeignKey("benchmarks.id", ondelete="CASCADE"))
+    axis: Mapped[str] = mapped_column(String(3))
+    protocol: Mapped[str] = mapped_column(String(10))
+    # The item's `index` as text, or its content key when the file has no `index`.
+    item_key: Mapped[str] = mapped_column(String(100))
+    position: Mapped[int] = mapped_column(Integer)
+    content_key: Mapped[str] = mapped_column(String(64))
+    task_type: Mapped[str] = mapped_column(String(64))
+    subtask: Mapped[str | None] = mapped_column(String(100))
+    # Fields a model is given: prompts and the input image path.
+    public: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # Fields used for scoring: `answer` for GEU, `question_list` for UEG.
+    private: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class Model(Base):
+    __tablename__ = "models"
+    __table_args__ = (CheckConstraint(_in("kind", MODEL_KINDS), name="kind"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    slug: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    link: Mapped[str | None] = mapped_column(Text)
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # Reference rows hold results reported elsewhere; `source` says where.
+    is_reference: Mapped[bool] = mapped_column(Boolean, default=False)
+    source: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+
+
+class ReferenceResult(Base):
+    """A per-category accuracy reported by a publication, in percent."""
+
+    __tablename__ = "reference_results"
+    __table_args__ = (
+        UniqueConstraint("model_id", "protocol", "task_type"),
+        CheckConstraint(_in("protocol", PROTOCOLS), name="protocol"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"))
+    protocol: Mapped[str] = mapped_column(String(10))
+    task_type: Mapped[str] = mapped_column(String(64))
+    accuracy_percent: Mapped[float] = mapped_column(Float)
+    item_count: Mapped[int] = mapped_column(Integer)
+    source: Mapped[str] = mapped_column(Text)
+
+
+class Submission(Base):
+    __tablename__ = "submissions"
+    __table_args__ = (
+        CheckConstraint(_in("axis", AXES), name="axis"),
+        CheckConstraint(_in("protocol", PROTOCOLS), name="protocol"),
+        CheckConstraint(_in("status", SUBMISSION_STATUSES), name="status"),
+        Index("ix_submissions_board", "benchmark_id", "model_id", "protocol", "axis", "status"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"))
+    benchmark_id: Mapped[int] = mapped_column(ForeignKey("benchmarks.id", ondelete="CASCADE"))
+    axis: Mapped[str] = mapped_column(String(3))
+    protocol: Mapped[str] = mapped_column(String(10))
+    status: Mapped[str] = mapped_column(String(10), default="queued")
+    failure_reason: Mapped[str | None] = mapped_column(Text)
+    upload_filename: Mapped[str] = mapped_column(String(255))
+    upload_sha256: Mapped[str] = mapped_column(String(64))
+    upload_format: Mapped[str] = mapped_column(String(10))
+    # "index" or "content": how the upload's items were matched to the benchmark's.
+    matched_by: Mapped[str] = mapped_column(String(10))
+    item_count: Mapped[int] = mapped_column(Integer)
+    missing_count: Mapped[int] = mapped_column(Integer, default=0)
+    scorer_version: Mapped[str | None] = mapped_column(String(40))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    model: Mapped[Model] = relationship(lazy="raise")
+    user: Mapped[User] = relationship(lazy="raise")
+    benchmark: Mapped[Benchmark] = relationship(lazy="raise")
+
+
+class Prediction(Base):
+    """The submitter's fields for one item (`response`, `edit_image`, `generated_image`)."""
+
+    __tablename__ = "predictions"
+    __table_args__ = (UniqueConstraint("submission_id", "item_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    submission_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("submissions.id", ondelete="CASCADE")
+    )
+    item_id: Mapped[int] = mapped_column(ForeignKey("benchmark_items.id", ondelete="CASCADE"))
+    fields: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class ItemVerdict(Base):
+    """The scorer's outcome for one item: what was read from the prediction, and why."""
+
+    __tablename__ = "item_verdicts"
+    __table_args__ = (UniqueConstraint("submission_id", "item_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    submission_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("submissions.id", ondelete="CASCADE")
+    )
+    item_id: Mapped[int] = mapped_column(ForeignKey("benchmark_items.id", ondelete="CASCADE"))
+    extracted: Mapped[str | None] = mapped_column(String(20))
+    correct: Mapped[bool] = mapped_column(Boolean)
+    reason: Mapped[str] = mapped_column(Text)
+
+    item: Mapped[BenchmarkItem] = relationship(lazy="raise")
+
+
+class ScoreAggregate(Base):
+    """Accuracy at one level: ``subtask`` (key ``task_type/subtask``), ``category`` or ``axis``.
+
+    ``accuracy`` is a fraction in [0, 1], or NULL when undefined.
+    """
+
+    __tablename__ = "score_aggregates"
+    __table_args__ = (
+        UniqueConstraint("submission_id", "level", "key"),
+        CheckConstraint(_in("level", ("subtask", "category", "axis")), name="level"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    submission_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("submissions.id", ondelete="CASCADE")
+    )
+    level: Mapped[str] = mapped_column(String(10))
+    key: Mapped[str] = mapped_column(String(200))
+    correct: Mapped[int | None] = mapped_column(Integer)
+    total: Mapped[int | None] = mapped_column(Integer)
+    accuracy: Mapped[float | None] = mapped_column(Float)

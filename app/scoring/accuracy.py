@@ -1,0 +1,68 @@
+"""Accuracy at subtask, category, axis and total level, from per-item outcomes.
+
+Denominators come from the benchmark, never from the upload, and an average over categories is
+undefined (None) when any of its categories has no result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ItemOutcome:
+    task_type: str
+    subtask: str | None
+    correct: bool
+
+
+@dataclass(frozen=True)
+class Ratio:
+    correct: int
+    total: int
+
+    @property
+    def accuracy(self) -> float | None:
+        return self.correct / self.total if self.total else None
+
+
+@dataclass(frozen=True)
+class Breakdown:
+    categories: dict[str, Ratio]
+    # Keyed by "task_type/subtask"; items without a subtask are left out.
+    subtasks: dict[str, Ratio]
+
+
+def summarize(outcomes: Iterable[ItemOutcome]) -> Breakdown:
+    """Count correct items per category and subtask over one outcome per benchmark item."""
+    categories: dict[str, list[int]] = {}
+    subtasks: dict[str, list[int]] = {}
+    for outcome in outcomes:
+        counts = categories.setdefault(outcome.task_type, [0, 0])
+        counts[0] += outcome.correct
+        counts[1] += 1
+        if outcome.subtask is not None:
+            sub_counts = subtasks.setdefault(f"{outcome.task_type}/{outcome.subtask}", [0, 0])
+            sub_counts[0] += outcome.correct
+            sub_counts[1] += 1
+    return Breakdown(
+        categories={key: Ratio(*counts) for key, counts in sorted(categories.items())},
+        subtasks={key: Ratio(*counts) for key, counts in sorted(subtasks.items())},
+    )
+
+
+def mean_over(values: Mapping[str, float | None], keys: Sequence[str]) -> float | None:
+    """Average ``values`` over ``keys``; None when a key is missing or undefined."""
+    if not keys:
+        return None
+    selected = [values.get(key) for key in keys]
+    if any(value is None for value in selected):
+        return None
+    return sum(value for value in selected if value is not None) / len(selected)
+
+
+def difference(minuend: float | None, subtrahend: float | None) -> float | None:
+    if minuend is None or subtrahend is None:
+        return None
+    return minuend - subtrahend

@@ -1,0 +1,155 @@
+"""Shared fixtures: a PostgreSQL database built by our migrations, Redis, and a Celery worker.
+
+The environment is set before any ``app`` module is imported, because settings are read once.
+``REALUNIFY_TEST_ADMIN_URL`` names the PostgreSQL server (default: trust auth on 127.0.0.1) and
+``REALUNIFY_TEST_REDIS_URL`` the Redis server.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+RUN_ID = secrets.token_hex(4)
+ADMIN_URL = os.environ.get(
+    "REALUNIFY_TEST_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+REDIS_URL = os.environ.get("REALUNIFY_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+TEST_DATABASE = f"realunify_test_{RUN_ID}"
+TEST_DATABASE_URL = make_url(ADMIN_URL).set(database=TEST_DATABASE).render_as_string(False)
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+os.environ.update(
+    {
+        "REALUNIFY_ENVIRONMENT": "test",
+        "REALUNIFY_DATABASE_URL": TEST_DATABASE_URL,
+        "REALUNIFY_BROKER_URL": REDIS_URL,
+        # A queue per run, so parallel runs on one Redis never take each other's tasks.
+        "REALUNIFY_TASK_QUEUE": f"realunify-test-{RUN_ID}",
+        "REALUNIFY_SECRET_KEY": secrets.token_hex(32),
+    }
+)
+
+from sqlalchemy.orm import Session  # noqa: E402
+
+from app import migrate  # noqa: E402
+from app.config import get_settings  # noqa: E402
+from app.db import get_engine  # noqa: E402
+
+USER_TABLES = (
+    "item_verdicts",
+    "score_aggregates",
+    "predictions",
+    "submissions",
+    "api_tokens",
+    "users",
+)
+
+
+def create_database(name: str) -> None:
+    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+
+
+def drop_database(name: str) -> None:
+    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def database() -> Iterator[str]:
+    """Create the test database, migrate it to head and load the demo benchmark and references."""
+    create_database(TEST_DATABASE)
+    try:
+        migrate.upgrade(TEST_DATABASE_URL)
+        from app.benchmarks.service import load_benchmark
+        from app.db import session_scope
+        from app.leaderboard.reference import load_reference_rows
+
+        settings = get_settings()
+        with session_scope() as session:
+            load_benchmark(
+                session, settings.demo_benchmark_path, settings.benchmark_name, is_demo=True
+            )
+            load_reference_rows(session)
+        yield TEST_DATABASE_URL
+    finally:
+        get_engine().dispose()
+        drop_database(TEST_DATABASE)
+
+
+@pytest.fixture
+def db_session() -> Iterator[Session]:
+    """A session inside a transaction that is rolled back after the test."""
+    connection = get_engine().connect()
+    transaction = connection.begin()
+    session = Session(bind=connection, join_transaction_mode="create_savepoint")
+    try:
+        yield session
+    finally:
+        session.close()
+        transaction.rollback()
+        connection.close()
+
+
+@pytest.fixture
+def committed() -> Iterator[None]:
+    """For tests whose rows must be visible to other processes: empties user tables afterwards."""
+    yield
+    with get_engine().begin() as connection:
+        # DELETE rather than TRUNCATE ... CASCADE, which would also empty the reference models.
+        for table in USER_TABLES:
+            connection.execute(text(f"DELETE FROM {table}"))
+        connection.execute(text("DELETE FROM models WHERE NOT is_reference"))
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process() -> Iterator[subprocess.Popen[str]]:
+    """A real Celery worker process on the run's Redis queue."""
+    settings = get_settings()
+    log_path = PROJECT_ROOT / ".pytest-worker.log"
+    log_file = log_path.open("w")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "workers.celery_app",
+            "worker",
+            "--pool",
+            "solo",
+            "--queues",
+            settings.task_queue,
+            "--loglevel",
+            "INFO",
+        ],
+        cwd=PROJECT_ROOT,
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=os.environ.copy(),
+    )
+    deadline = time.monotonic() + 60
+    while "ready." not in log_path.read_text():
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError(f"the Celery worker did not start:\n{log_path.read_text()}")
+        time.sleep(0.2)
+    yield process
+    process.terminate()
+    process.wait(timeout=30)
+    log_file.close()
