@@ -1,4 +1,7 @@
-"""Seed a fresh server: the demo benchmark, the paper's reference rows and the demo baselines."""
+"""Seed a fresh server with the demo benchmark, reference rows and demo baselines.
+
+The reference rows are the per-category results of the RealUnify paper (arXiv:2509.24897v2).
+"""
 
 from __future__ import annotations
 

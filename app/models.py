@@ -94,7 +94,10 @@ class Benchmark(Base):
 
 
 class BenchmarkItem(Base):
-    """An item of one benchmark file. ``private`` holds answers and questions: never shown."""
+    """An item of one benchmark file.
+
+    ``private`` contains answers and questions and is never shown.
+    """
 
     __tablename__ = "benchmark_items"
     __table_args__ = (
@@ -130,7 +133,7 @@ class Model(Base):
     kind: Mapped[str] = mapped_column(String(40))
     link: Mapped[str | None] = mapped_column(Text)
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
-    # Reference rows hold results reported elsewhere; `source` says where.
+    # Reference rows contain results reported by a publication, which `source` names.
     is_reference: Mapped[bool] = mapped_column(Boolean, default=False)
     source: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)

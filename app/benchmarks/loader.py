@@ -1,6 +1,6 @@
 """Read a benchmark folder in the official RealUnify layout into validated items.
 
-The folder holds UEG_direct, UEG_step, GEU_direct and GEU_step as ``.json`` or ``.jsonl`` files,
+The folder contains UEG_direct, UEG_step, GEU_direct and GEU_step as ``.json`` or ``.jsonl`` files,
 plus the GEU input images at the paths the items name. Reading imports nothing from the database.
 """
 

@@ -18,7 +18,7 @@ from app.scoring.accuracy import ItemOutcome, Ratio, mean_over, summarize
 from app.scoring.categories import CATEGORIES_BY_AXIS
 from app.scoring.choice import extract_choice, parse_options
 
-# Bump when a change to scoring can change a verdict, so old and new scores can be told apart.
+# Bump when a change to scoring can change a verdict, so old and new scores can be distinguished.
 GEU_SCORER_VERSION = "geu-choice-1"
 
 

@@ -131,7 +131,7 @@ def read_submission(session: SessionDep, submission_id: str) -> dict[str, Any]:
 def read_items(session: SessionDep, user: TokenUser, submission_id: str) -> list[dict[str, Any]]:
     submission = get_submission(session, submission_id)
     if submission.user_id != user.id:
-        # The same answer as for a missing submission, so ids of others' submissions leak nothing.
+        # The same response as for a missing submission, so ids of others' submissions leak nothing.
         raise NotFound(f"submission {submission_id} not found among your submissions")
     return item_outcomes(session, submission)
 

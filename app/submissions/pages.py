@@ -99,9 +99,10 @@ async def submit_form(
             return _form_page(request, user, values, message, report, 422)
         if dry_run:
             return _form_page(request, user, values, None, report)
-        submission = create_submission(session, user, benchmark, form, upload, data)
+        # A savepoint, so a conflict raised half-way leaves no rows when the page is rendered.
+        with session.begin_nested():
+            submission = create_submission(session, user, benchmark, form, upload, data)
     except DomainError as error:
-        session.rollback()
         return _form_page(request, user, values, error.message, None, error.status_code)
     session.commit()
     enqueue_scoring(submission.id)

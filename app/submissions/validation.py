@@ -17,7 +17,7 @@ MAX_LISTED_MISSING = 20
 
 @dataclass(frozen=True)
 class ItemRef:
-    """What the validator needs of a benchmark item."""
+    """The fields of a benchmark item that the validator reads."""
 
     id: int
     item_key: str

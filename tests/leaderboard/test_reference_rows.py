@@ -1,4 +1,4 @@
-"""Reference rows from the paper: averages computed from categories, gaps, undefined values."""
+"""Reference rows of the RealUnify paper (arXiv:2509.24897v2): averages, gaps, undefined values."""
 
 from __future__ import annotations
 
