@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -37,6 +37,24 @@ class Settings(BaseSettings):
     demo_baselines_path: Path = PROJECT_ROOT / "demo" / "baselines"
 
     max_upload_bytes: int = Field(default=50 * 1024 * 1024, gt=0)
+    # UEG uploads: a zip of generated images, or separate image files.
+    max_archive_bytes: int = Field(default=4 * 1024**3, gt=0)
+    max_archive_members: int = Field(default=20_000, gt=0)
+    max_unpacked_bytes: int = Field(default=8 * 1024**3, gt=0)
+    max_image_pixels: int = Field(default=40_000_000, gt=0)
+    max_image_files: int = Field(default=5_000, gt=0)
+
+    # The judge model for UEG: any OpenAI-compatible chat completions API with image input.
+    # An empty base URL means the demo judge that `realunify-board run` starts on judge_port.
+    judge_base_url: str = ""
+    judge_model: str = "demo-shape-judge"
+    judge_api_key: SecretStr = SecretStr("")
+    judge_port: int = 8001
+    judge_timeout_seconds: float = Field(default=60.0, gt=0)
+    judge_concurrency: int = Field(default=16, gt=0)
+    # Requests per second over all concurrent calls; 0 means no limit.
+    judge_requests_per_second: float = Field(default=0.0, ge=0)
+    judge_max_attempts: int = Field(default=5, gt=0)
     max_report_errors: int = Field(default=200, gt=0)
     session_max_age_seconds: int = Field(default=14 * 24 * 3600, gt=0)
     task_max_retries: int = Field(default=5, ge=0)
@@ -55,6 +73,14 @@ class Settings(BaseSettings):
         if self.environment == "production" and len(self.secret_key) < 32:
             raise ValueError("REALUNIFY_SECRET_KEY must be at least 32 characters in production")
         return self
+
+    @property
+    def storage_dir(self) -> Path:
+        return self.data_dir / "storage"
+
+    @property
+    def judge_url(self) -> str:
+        return self.judge_base_url or f"http://127.0.0.1:{self.judge_port}/v1"
 
     @property
     def is_sqlite(self) -> bool:

@@ -21,6 +21,7 @@ from sqlalchemy import (
     Uuid,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.sql.expression import false
 
 from app.db import Base
 
@@ -182,6 +183,11 @@ class Submission(Base):
     item_count: Mapped[int] = mapped_column(Integer)
     missing_count: Mapped[int] = mapped_column(Integer, default=0)
     scorer_version: Mapped[str | None] = mapped_column(String(40))
+    # UEG only: the judge that answered the questions, and how many items it failed to judge.
+    judge_model: Mapped[str | None] = mapped_column(String(200))
+    judge_prompt_version: Mapped[str | None] = mapped_column(String(40))
+    judge_error_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    missing_image_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -219,7 +225,11 @@ class ItemVerdict(Base):
     item_id: Mapped[int] = mapped_column(ForeignKey("benchmark_items.id", ondelete="CASCADE"))
     extracted: Mapped[str | None] = mapped_column(String(20))
     correct: Mapped[bool] = mapped_column(Boolean)
+    # True when the judge gave no usable reply: the item is then neither a pass nor a fail.
+    judge_error: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     reason: Mapped[str] = mapped_column(Text)
+    # UEG: one entry per question with the expected answer, the judge's reply and the ledger id.
+    details: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
 
     item: Mapped[BenchmarkItem] = relationship(lazy="raise")
 
@@ -244,4 +254,35 @@ class ScoreAggregate(Base):
     key: Mapped[str] = mapped_column(String(200))
     correct: Mapped[int | None] = mapped_column(Integer)
     total: Mapped[int | None] = mapped_column(Integer)
+    # Items the judge could not score; the accuracy is undefined while any remain.
+    judge_errors: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     accuracy: Mapped[float | None] = mapped_column(Float)
+
+
+class JudgeCall(Base):
+    """One request to a judge model, kept so identical requests are answered from here.
+
+    ``cache_key`` hashes the image, question, judge model and prompt version. Only rows with a
+    parsed ``answer`` are reused; failed calls are kept for the record.
+    """
+
+    __tablename__ = "judge_calls"
+    __table_args__ = (Index("ix_judge_calls_cache_key", "cache_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cache_key: Mapped[str] = mapped_column(String(64))
+    image_sha256: Mapped[str] = mapped_column(String(64))
+    question: Mapped[str] = mapped_column(Text)
+    judge_model: Mapped[str] = mapped_column(String(200))
+    prompt_version: Mapped[str] = mapped_column(String(40))
+    raw_reply: Mapped[str | None] = mapped_column(Text)
+    answer: Mapped[bool | None] = mapped_column(Boolean)
+    error: Mapped[str | None] = mapped_column(Text)
+    latency_ms: Mapped[int | None] = mapped_column(Integer)
+    prompt_tokens: Mapped[int | None] = mapped_column(Integer)
+    completion_tokens: Mapped[int | None] = mapped_column(Integer)
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
+    submission_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("submissions.id", ondelete="SET NULL"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
