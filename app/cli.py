@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -150,13 +151,82 @@ def submissions_requeue() -> None:
     typer.echo(f"requeued {sent} of {len(ids)} queued submissions")
 
 
+@app.command("submit")
+def submit_command(
+    result_file: Annotated[Path, typer.Argument(help="UEG_/GEU_ result file (.json or .jsonl)")],
+    model_name: Annotated[str, typer.Option(help="The model's public name")],
+    model_kind: Annotated[str, typer.Option(help="unified, understanding specialist, ...")] = (
+        "unified"
+    ),
+    protocol: Annotated[
+        str | None, typer.Option(help="direct or stepwise (default: from the file name)")
+    ] = None,
+    axis: Annotated[
+        str | None, typer.Option(help="UEG or GEU (default: from the file name)")
+    ] = None,
+    images: Annotated[
+        Path | None,
+        typer.Option(
+            help="UEG: a .zip or a folder of images (default: the files the result names)"
+        ),
+    ] = None,
+    link: Annotated[str | None, typer.Option(help="http(s) link to the model or paper")] = None,
+    allow_missing: Annotated[bool, typer.Option(help="Score missing items as wrong")] = False,
+    server: Annotated[
+        str | None, typer.Option(help="Service URL (default: REALUNIFY_BASE_URL)")
+    ] = None,
+    token: Annotated[
+        str | None, typer.Option(envvar="REALUNIFY_TOKEN", help="API token (or REALUNIFY_TOKEN)")
+    ] = None,
+    dry_run: Annotated[bool, typer.Option(help="Only validate; store nothing")] = False,
+    wait: Annotated[bool, typer.Option(help="Wait for the scores and print them")] = True,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for the scores")] = 3600.0,
+) -> None:
+    """Upload a result file (and UEG images) with a progress bar, then print the scores."""
+    from app.client_cli import SubmitError, guess_axis_protocol, submit
+
+    if not result_file.is_file():
+        raise _fail(f"{result_file}: no such file")
+    if not token:
+        raise _fail("no API token: pass --token or set REALUNIFY_TOKEN")
+    guessed_axis, guessed_protocol = guess_axis_protocol(result_file)
+    axis = axis or guessed_axis
+    protocol = protocol or guessed_protocol
+    if axis is None or protocol is None:
+        raise _fail(
+            f"cannot tell the axis and protocol from {result_file.name}; pass --axis and --protocol"
+        )
+    fields = {
+        "model_name": model_name,
+        "model_kind": model_kind,
+        "protocol": protocol,
+        "axis": axis,
+        "allow_missing": "true" if allow_missing else "false",
+    }
+    if link:
+        fields["link"] = link
+    try:
+        code = submit(
+            server or get_settings().base_url,
+            token,
+            result_file,
+            fields,
+            images,
+            dry_run=dry_run,
+            wait=wait,
+            timeout_seconds=timeout,
+        )
+    except SubmitError as error:
+        raise _fail(str(error)) from None
+    raise typer.Exit(code=code)
+
+
 def _worker_command(concurrency: int) -> list[str]:
     settings = get_settings()
     pool = "solo" if settings.broker_url.startswith("sqla+") else "prefork"
     command = [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker"]
     command += ["--loglevel", "INFO", "--pool", pool, "--queues", settings.task_queue]
-    if pool != "solo":
-        command += ["--concurrency", str(concurrency)]
+    command += ["--concurrency", str(1 if pool == "solo" else concurrency)]
     return command
 
 
@@ -175,16 +245,36 @@ def serve(
     """Serve the web app and API with uvicorn, optionally with a worker process beside it."""
     import uvicorn
 
-    worker_process = None
+    settings = get_settings()
+    _check_port_free(host, port)
+    helpers: list[subprocess.Popen[bytes]] = []
+    if with_worker and not settings.judge_base_url:
+        # No judge configured: start the demo judge, which reads shapes from the pixels.
+        command = [sys.executable, "-m", "app.judging.standin", "--host", "127.0.0.1"]
+        command += ["--port", str(settings.judge_port)]
+        helpers.append(subprocess.Popen(command))  # noqa: S603
+        typer.echo(f"demo judge on {settings.judge_url}")
     if with_worker:
-        worker_process = subprocess.Popen(_worker_command(1))  # noqa: S603
+        helpers.append(subprocess.Popen(_worker_command(1)))  # noqa: S603
     typer.secho(f"RealUnify leaderboard on http://{host}:{port}/", fg=typer.colors.GREEN)
     try:
         uvicorn.run("app.main:app", host=host, port=port, log_level="info")
     finally:
-        if worker_process is not None:
-            worker_process.send_signal(signal.SIGTERM)
-            worker_process.wait(timeout=30)
+        for process in helpers:
+            process.send_signal(signal.SIGTERM)
+        for process in helpers:
+            process.wait(timeout=30)
+
+
+def _check_port_free(host: str, port: int) -> None:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            raise _fail(
+                f"cannot listen on {host}:{port} ({error.strerror}); stop the program using it or "
+                "choose another port (make run PORT=8080, or --port)"
+            ) from None
 
 
 @app.command("run")

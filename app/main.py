@@ -6,7 +6,8 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
@@ -20,6 +21,7 @@ from app.leaderboard import pages as leaderboard_pages
 from app.logs import configure_logging, get_logger
 from app.submissions import api as submission_api
 from app.submissions import pages as submission_pages
+from app.uploads.limits import BodySizeLimit
 from app.web.templating import render
 
 log = get_logger(__name__)
@@ -35,7 +37,8 @@ def create_app() -> FastAPI:
             "Submit RealUnify predictions, follow their scoring and read the leaderboard. "
             "Authenticate with `Authorization: Bearer TOKEN`."
         ),
-        docs_url="/api/docs",
+        # The docs page is served below with Swagger UI from static/, so it works offline.
+        docs_url=None,
         openapi_url="/api/openapi.json",
         redoc_url=None,
     )
@@ -47,6 +50,11 @@ def create_app() -> FastAPI:
         same_site="lax",
         https_only=settings.base_url.startswith("https://"),
     )
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=settings.max_archive_bytes + settings.max_upload_bytes + 1024 * 1024,
+        path_prefixes=["/api/v1/submissions", "/submit"],
+    )
     app.mount("/static", StaticFiles(directory=PROJECT_ROOT / "static"), name="static")
     for router in (
         submission_api.router,
@@ -57,8 +65,25 @@ def create_app() -> FastAPI:
         leaderboard_pages.router,
     ):
         app.include_router(router)
+    _add_docs_routes(app)
     _add_error_handlers(app)
     return app
+
+
+def _add_docs_routes(app: FastAPI) -> None:
+    @app.get("/api/docs", include_in_schema=False)
+    def api_docs() -> Response:
+        return get_swagger_ui_html(
+            openapi_url="/api/openapi.json",
+            title="RealUnify leaderboard API",
+            swagger_js_url="/static/vendor/swagger-ui/swagger-ui-bundle.js",
+            swagger_css_url="/static/vendor/swagger-ui/swagger-ui.css",
+            swagger_favicon_url="/static/favicon.svg",
+        )
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> Response:
+        return RedirectResponse("/static/favicon.svg", status_code=308)
 
 
 def _wants_json(request: Request) -> bool:

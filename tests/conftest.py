@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
+import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
@@ -27,6 +31,17 @@ REDIS_URL = os.environ.get("REALUNIFY_TEST_REDIS_URL", "redis://127.0.0.1:6379/0
 TEST_DATABASE = f"realunify_test_{RUN_ID}"
 TEST_DATABASE_URL = make_url(ADMIN_URL).set(database=TEST_DATABASE).render_as_string(False)
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DATA_DIR = Path(tempfile.mkdtemp(prefix="realunify-test-"))
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+JUDGE_PORT = free_port()
 
 os.environ.update(
     {
@@ -36,6 +51,12 @@ os.environ.update(
         # A queue per run, so parallel runs on one Redis never take each other's tasks.
         "REALUNIFY_TASK_QUEUE": f"realunify-test-{RUN_ID}",
         "REALUNIFY_SECRET_KEY": secrets.token_hex(32),
+        "REALUNIFY_DATA_DIR": str(DATA_DIR),
+        # The stand-in judge of the tests; short timeouts and two attempts make faults visible.
+        "REALUNIFY_JUDGE_BASE_URL": f"http://127.0.0.1:{JUDGE_PORT}/v1",
+        "REALUNIFY_JUDGE_TIMEOUT_SECONDS": "2",
+        "REALUNIFY_JUDGE_MAX_ATTEMPTS": "2",
+        "REALUNIFY_JUDGE_CONCURRENCY": "8",
     }
 )
 
@@ -46,6 +67,7 @@ from app.config import get_settings  # noqa: E402
 from app.db import get_engine  # noqa: E402
 
 USER_TABLES = (
+    "judge_calls",
     "item_verdicts",
     "score_aggregates",
     "predictions",
@@ -89,6 +111,7 @@ def database() -> Iterator[str]:
     finally:
         get_engine().dispose()
         drop_database(TEST_DATABASE)
+        shutil.rmtree(DATA_DIR, ignore_errors=True)
 
 
 @pytest.fixture
@@ -153,3 +176,25 @@ def celery_worker_process() -> Iterator[subprocess.Popen[str]]:
     process.terminate()
     process.wait(timeout=30)
     log_file.close()
+
+
+@pytest.fixture(scope="session")
+def judge_server() -> Iterator[str]:
+    """The stand-in judge on 127.0.0.1, as the worker's judge; yields its base URL."""
+    command = [sys.executable, "-m", "app.judging.standin", "--host", "127.0.0.1"]
+    command += ["--port", str(JUDGE_PORT), "--timeout-fault-seconds", "5", "--log-level", "warning"]
+    process = subprocess.Popen(command, cwd=PROJECT_ROOT)
+    base_url = f"http://127.0.0.1:{JUDGE_PORT}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            httpx.get(f"{base_url}/v1/models", timeout=1).raise_for_status()
+            break
+        except httpx.HTTPError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                raise RuntimeError("the stand-in judge did not start") from None
+            time.sleep(0.2)
+    yield base_url
+    process.terminate()
+    process.wait(timeout=30)

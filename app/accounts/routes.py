@@ -96,7 +96,9 @@ def signout(request: Request, csrf: CsrfField = None) -> Response:
 def account(request: Request, session: SessionDep, user: WebUser) -> Response:
     if user is None:
         return _redirect("/signin?next=/account")
-    return _account_page(request, session, user, new_token=None)
+    # A token just created is shown on this one page view, then dropped from the session.
+    new_token = request.session.pop("new_token", None)
+    return _account_page(request, session, user, new_token=new_token)
 
 
 @router.post("/account/tokens")
@@ -114,7 +116,9 @@ def create_token(
         issued = issue_token(session, user, name)
     except DomainError as error:
         return _account_page(request, session, user, None, error.message, error.status_code)
-    return _account_page(request, session, user, new_token=issued.secret)
+    # Redirect after the POST, so reloading the page does not create a second token.
+    request.session["new_token"] = issued.secret
+    return _redirect("/account")
 
 
 @router.post("/account/tokens/{token_id}/revoke")

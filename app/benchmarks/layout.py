@@ -74,7 +74,7 @@ def content_key(kind: FileKind, item: dict[str, Any]) -> str:
 
 
 def describe_item(key: str | None, position: int) -> str:
-    """Name an item in messages: by its `index` when it has one, else by its position."""
+    """Name an item in messages: by its `index` when it has one, else by its place in the file."""
     if key is not None:
-        return f"item index {key} (position {position})"
-    return f"item at position {position}"
+        return f"item index {key} (entry {position + 1} in the file)"
+    return f"entry {position + 1} in the file"

@@ -146,7 +146,7 @@ def _read_file(
         if earlier != position:
             what = f"index {item.item_key}" if keyed_by == "index" else "content"
             problems.append(
-                f"{path.name}: items at positions {earlier} and {position} have the same {what}"
+                f"{path.name}: entries {earlier + 1} and {position + 1} have the same {what}"
             )
             continue
         loaded.items.append(item)
@@ -164,7 +164,7 @@ def _read_item(
 ) -> LoadedItem | None:
     index = record.get("index")
     if "index" in record and (isinstance(index, bool) or not isinstance(index, int | str)):
-        problems.append(f"{filename}: item at position {position}: `index` must be an integer")
+        problems.append(f"{filename}: entry {position + 1}: `index` must be an integer")
         return None
     key = str(index) if index is not None else None
     where = f"{filename}: {describe_item(key, position)}"

@@ -43,16 +43,16 @@ def parse_records(data: bytes, filename: str) -> tuple[list[dict[str, Any]], str
             value = json.loads(text)
         except json.JSONDecodeError as error:
             raise RecordsError(
-                f"{filename}: invalid JSON at line {error.lineno}, column {error.colno}: "
-                f"{error.msg}"
+                f"{filename}: invalid JSON at line {error.lineno}, column {error.colno} "
+                f"({error.msg})"
             ) from None
         if not isinstance(value, list):
             raise RecordsError(
-                f"{filename}: the top level is a JSON {type(value).__name__}; expected an array "
+                f"{filename}: the top level is a JSON {_json_type(value)}; expected an array "
                 "of item objects"
             )
         records = value
-        where = "position"
+        where = "entry"
     else:
         records = []
         for line_number, line in enumerate(text.splitlines(), start=1):
@@ -62,22 +62,29 @@ def parse_records(data: bytes, filename: str) -> tuple[list[dict[str, Any]], str
                 records.append(json.loads(line))
             except json.JSONDecodeError as error:
                 raise RecordsError(
-                    f"{filename}: invalid JSON on line {line_number}, column {error.colno}: "
-                    f"{error.msg}; each line of a JSON Lines file must be one item object"
+                    f"{filename}: invalid JSON on line {line_number}, column {error.colno} "
+                    f"({error.msg}); each line of a JSON Lines file must be one item object"
                 ) from None
         where = "item"
 
     for position, record in enumerate(records):
         if not isinstance(record, dict):
             raise RecordsError(
-                f"{filename}: {where} {position} is a JSON {_json_type(record)}; every item must "
-                "be an object"
+                f"{filename}: {where} {position + 1} is a JSON {_json_type(record)}; every "
+                "item must be an object"
             )
     return records, file_format
 
 
 def _json_type(value: Any) -> str:
-    names = {list: "array", str: "string", int: "number", float: "number", bool: "boolean"}
+    names = {
+        list: "array",
+        dict: "object",
+        str: "string",
+        int: "number",
+        float: "number",
+        bool: "boolean",
+    }
     if value is None:
         return "null"
     return names.get(type(value), type(value).__name__)

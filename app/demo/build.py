@@ -1679,7 +1679,93 @@ _BASELINE_MODELS = {
 }
 
 
-def _baselines_readme(puzzles: Sequence[GeuPuzzle], baselines: Sequence[Baseline]) -> str:
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def _numbers(values: Sequence[int]) -> str:
+    return ", ".join(str(value) for value in sorted(values))
+
+
+def _ueg_partial_lines(
+    tasks: Sequence[UegTask], partial_files: Sequence[UegPartialFile]
+) -> list[str]:
+    """Return the README section on the UEG partial files, with accuracy from their scenes."""
+    header = "| file | model | " + " | ".join(UEG_CATEGORIES) + " | UEG score |"
+    divider = "|" + "---|" * (len(UEG_CATEGORIES) + 3)
+    rows = []
+    failing_lines = []
+    missing_lines = []
+    for partial_file in partial_files:
+        predictions = partial_file.predictions
+        accuracy = ueg_accuracy_by_category(tasks, predictions)
+        mean = sum(accuracy.values()) / len(accuracy)
+        cells = " | ".join(f"{value:.0f}" for value in accuracy.values())
+        missing = [p for p in predictions if p.scene is None]
+        wrong = [
+            p.index
+            for task, p in zip(tasks, predictions, strict=True)
+            if p.scene is not None and not item_passes(task, p.scene)
+        ]
+        if partial_file.stepwise:
+            model = (
+                "rewrites the prompt, then draws from its rewrite: "
+                f"{_plural(len(wrong), 'rewrite')} wrong, "
+                f"{_plural(len(missing), 'picture')} missing"
+            )
+        else:
+            model = (
+                f"draws end to end: {_plural(len(wrong), 'picture')} of a skipped reasoning step, "
+                f"{_plural(len(missing), 'picture')} missing"
+            )
+        rows.append(f"| `{partial_file.file_name}` | {model} | {cells} | {mean:.1f} |")
+        failing_lines.append(
+            f"- `{partial_file.file_name}`: wrong pictures of items {_numbers(wrong)}; missing "
+            f"picture of item {_numbers([p.index for p in missing])}."
+        )
+        missing_lines += [f"- `{p.image_path}` (item {p.index})" for p in missing]
+    return [
+        "### Partial model",
+        "",
+        "`UEG_direct.partial.json` and `UEG_step.partial.json` come from a unified model that",
+        "has the knowledge but does not always use it. Each picture is drawn from a scene, which",
+        "is either the item's reference scene or a mistake of skipped reasoning. Examples of such",
+        "mistakes are 6 red circles for a spider's legs and 8 blue squares for 3 + 4 x 2 - 6 read",
+        "left to right. The pictures are moved by a few pixels, so they differ from the reference",
+        "pictures. In the stepwise file `response` is an explicit drawing prompt, and the picture",
+        "follows it, also where it is wrong. Both files leave out `question_list`, as a real",
+        "submission may.",
+        "",
+        "Item accuracy in percent per category, with five items per category, computed by the",
+        "builder with `evaluate_question` on the scenes it drew. An item passes only when every",
+        "question gets its expected answer, and an item without a picture scores 0. A judge that",
+        "reads the shapes from the pixels correctly gives these numbers. The UEG score is the mean",
+        "of the six categories.",
+        "",
+        header,
+        divider,
+        *rows,
+        "",
+        "Failing items, by index:",
+        "",
+        *failing_lines,
+        "",
+        "These pictures are named in the files but not shipped, so the service must score their",
+        "items 0 and list them as missing:",
+        "",
+        *missing_lines,
+        "",
+        "The other pictures are in `ueg_partial_direct/` and `ueg_partial_step/`.",
+        "",
+    ]
+
+
+def _baselines_readme(
+    puzzles: Sequence[GeuPuzzle],
+    baselines: Sequence[Baseline],
+    tasks: Sequence[UegTask],
+    ueg_partial: Sequence[UegPartialFile],
+) -> str:
     header = "| file | model | " + " | ".join(GEU_CATEGORIES) + " | GEU score |"
     divider = "|" + "---|" * (len(GEU_CATEGORIES) + 3)
     rows = []
@@ -1728,12 +1814,290 @@ def _baselines_readme(puzzles: Sequence[GeuPuzzle], baselines: Sequence[Baseline
         "",
         "The reference pictures are in `ueg_images/`.",
         "",
+        *_ueg_partial_lines(tasks, ueg_partial),
     ]
     return "\n".join(lines)
 
 
 def ueg_reference_image_path(index: int) -> str:
     return f"ueg_images/ueg_{index:04d}.png"
+
+
+# UEG partial baselines
+
+
+@dataclass(frozen=True)
+class UegMistake:
+    """A typical error of a model that skips an item's reasoning step.
+
+    ``explicit_prompt`` is the wrong rewrite that a stepwise model gives, and ``scene`` the picture
+    drawn from it. ``ueg_mistakes`` checks that the scene fails at least one question of its item.
+    """
+
+    explicit_prompt: str
+    scene: tuple[PlacedShape, ...]
+
+
+def _code_mistake(explicit_prompt: str, code: str) -> UegMistake:
+    return UegMistake(explicit_prompt, run_drawing_code(code))
+
+
+def _ueg_mistake_table() -> dict[int, UegMistake]:
+    """Return a typical mistake for every UEG item, keyed by the item's index."""
+    return {
+        # world_knowledge: a wrong fact.
+        0: UegMistake("Draw 6 red circles.", _rows((6, "red", "circle"))),
+        1: UegMistake("Draw 8 blue squares.", _rows((8, "blue", "square"))),
+        2: UegMistake("Draw 2 green triangles.", _rows((2, "green", "triangle"))),
+        3: UegMistake(
+            "Draw a yellow circle on the left and a green square on the right.",
+            (_at("circle", "yellow", 120, 200), _at("square", "green", 280, 200)),
+        ),
+        4: UegMistake("Draw 2 black squares.", _rows((2, "black", "square"))),
+        # commonsense_reasoning: the objects in the order the prompt names them, or mirrored.
+        5: UegMistake(
+            "Draw a blue circle near the top of the image and a red circle near the bottom.",
+            (_at("circle", "blue", 200, 70), _at("circle", "red", 200, 330)),
+        ),
+        6: UegMistake(
+            "Draw a vertical stack of three squares: green at the top, blue in the middle and red "
+            "at the bottom.",
+            (
+                _at("square", "green", 200, 80),
+                _at("square", "blue", 200, 200),
+                _at("square", "red", 200, 320),
+            ),
+        ),
+        7: UegMistake(
+            "Draw in one row from left to right: a blue triangle, a green circle, a red square.",
+            (
+                _at("triangle", "blue", 80, 200),
+                _at("circle", "green", 200, 200),
+                _at("square", "red", 320, 200),
+            ),
+        ),
+        8: UegMistake(
+            "Draw a black circle at the top centre and a blue triangle at the middle of the right "
+            "edge.",
+            (_at("circle", "black", 200, 70), _at("triangle", "blue", 330, 200)),
+        ),
+        9: UegMistake("Draw 4 green circles.", _rows((4, "green", "circle"))),
+        # mathematical_reasoning: the computation done in the wrong order or inverted.
+        10: UegMistake("Draw 8 blue squares.", _rows((8, "blue", "square"))),
+        11: UegMistake("Draw 12 green circles.", _rows((12, "green", "circle"))),
+        12: UegMistake(
+            "Draw 3 red circles and 6 yellow triangles.",
+            _rows((3, "red", "circle"), (6, "yellow", "triangle")),
+        ),
+        13: UegMistake(
+            "Draw 4 red circles and 4 blue circles.",
+            _rows((4, "red", "circle"), (4, "blue", "circle")),
+        ),
+        14: UegMistake(
+            "Draw 3 black squares and 4 blue circles.",
+            _rows((3, "black", "square"), (4, "blue", "circle")),
+        ),
+        # logical_reasoning: the first colour or order that the prompt suggests.
+        15: UegMistake("Draw one green triangle.", (_at("triangle", "green", 200, 200),)),
+        16: UegMistake(
+            "Draw three squares in a row from left to right: black, yellow, red.",
+            (
+                _at("square", "black", 80, 200),
+                _at("square", "yellow", 200, 200),
+                _at("square", "red", 320, 200),
+            ),
+        ),
+        17: UegMistake(
+            "Draw three circles in a row from left to right: green, blue, red.",
+            (
+                _at("circle", "green", 80, 200),
+                _at("circle", "blue", 200, 200),
+                _at("circle", "red", 320, 200),
+            ),
+        ),
+        18: UegMistake(
+            "Draw a column of three shapes from top to bottom: a black square, a yellow circle, a "
+            "red triangle.",
+            (
+                _at("square", "black", 200, 80),
+                _at("circle", "yellow", 200, 200),
+                _at("triangle", "red", 200, 320),
+            ),
+        ),
+        19: UegMistake(
+            "Draw 2 blue circles and 1 green square.",
+            _rows((2, "blue", "circle"), (1, "green", "square")),
+        ),
+        # scientific_reasoning: a wrong fact.
+        20: UegMistake("Draw one red circle.", (_at("circle", "red", 200, 200),)),
+        21: UegMistake("Draw one blue square.", (_at("square", "blue", 200, 200),)),
+        22: UegMistake("Draw one yellow triangle.", (_at("triangle", "yellow", 200, 200),)),
+        23: UegMistake("Draw 2 black circles.", _rows((2, "black", "circle"))),
+        24: UegMistake(
+            "Draw a black square near the top of the image and a yellow square near the bottom.",
+            (_at("square", "black", 200, 80), _at("square", "yellow", 200, 320)),
+        ),
+        # code_to_image: the snippet run with an off-by-one range, an ignored condition or an
+        # upward y axis.
+        25: _code_mistake(
+            "Draw 3 red circles in a row.",
+            'for i in range(3):\n    shape("circle", "red", 80 + 80 * i, 200)\n',
+        ),
+        26: _code_mistake(
+            "Draw a row of 6 blue squares.",
+            'for i in range(6):\n    shape("square", "blue", 50 + 60 * i, 200)\n',
+        ),
+        27: _code_mistake(
+            "Draw one green triangle in the centre.", 'shape("triangle", "green", 200, 200)\n'
+        ),
+        28: _code_mistake(
+            "Draw 5 green triangles in a row.",
+            'for n in range(1, 6):\n    shape("triangle", "green", 70 * n, 200)\n',
+        ),
+        29: _code_mistake(
+            "Draw a yellow triangle near the top centre and a green circle near the bottom centre.",
+            'shape("triangle", "yellow", 200, 80)\nshape("circle", "green", 200, 320)\n',
+        ),
+    }
+
+
+def item_passes(task: UegTask, scene: Sequence[PlacedShape]) -> bool:
+    """Tell whether every question of ``task`` gets its expected answer on ``scene``."""
+    return all(
+        evaluate_question(parse_question(text), scene) == answer for text, answer in task.questions
+    )
+
+
+def ueg_mistakes(tasks: Sequence[UegTask]) -> list[UegMistake]:
+    """Return one mistake per task in file order, after checking that each one fails its item."""
+    table = _ueg_mistake_table()
+    if sorted(table) != list(range(len(tasks))):
+        raise ValueError(f"the mistake table covers items {sorted(table)}, not 0-{len(tasks) - 1}")
+    for index, task in enumerate(tasks):
+        if item_passes(task, table[index].scene):
+            raise ValueError(f"the mistake for UEG item {index} passes every question")
+    return [table[index] for index in range(len(tasks))]
+
+
+# Items that the partial model gets wrong. A missing item names a picture that the demo does not
+# ship, so it scores 0. A wrong item is drawn from the item's mistake. Under the direct protocol
+# the model fails 3, 2, 3, 2, 3 and 2 items of the six categories (50 %). Under the stepwise
+# protocol it fails 1 item per category (80 %): 5 wrong rewrites and 1 missing picture.
+UEG_PARTIAL_DIRECT_WRONG = frozenset({0, 2, 3, 8, 10, 11, 13, 15, 19, 20, 22, 23, 26, 28})
+UEG_PARTIAL_DIRECT_MISSING = frozenset({9})
+UEG_PARTIAL_STEP_WRONG = frozenset({2, 8, 11, 19, 28})
+UEG_PARTIAL_STEP_MISSING = frozenset({22})
+UEG_PARTIAL_SHIFT = 12
+
+
+@dataclass(frozen=True)
+class UegPrediction:
+    """One item of a UEG prediction file.
+
+    ``scene`` is None when ``image_path`` names a picture that is not written. ``response`` is the
+    rewritten prompt under the stepwise protocol and empty under the direct one.
+    """
+
+    index: int
+    image_path: str
+    scene: tuple[PlacedShape, ...] | None
+    response: str
+
+
+def _shift_scene(scene: Sequence[PlacedShape], dx: int, dy: int) -> tuple[PlacedShape, ...]:
+    shifted = tuple(PlacedShape(s.kind, s.colour, s.x + dx, s.y + dy, s.size) for s in scene)
+    for shape in shifted:
+        half = shape.size // 2
+        if not (half <= shape.x < UEG_CANVAS - half and half <= shape.y < UEG_CANVAS - half):
+            raise ValueError(f"shifted shape leaves the canvas: {shape}")
+    return shifted
+
+
+def make_ueg_partial(tasks: Sequence[UegTask], stepwise: bool) -> list[UegPrediction]:
+    """Build the partial model's UEG predictions for one protocol.
+
+    Every written picture is drawn from a scene, either the item's reference scene or its mistake,
+    moved by a seeded, non-zero offset of up to ``UEG_PARTIAL_SHIFT`` pixels on each axis, so that
+    the pictures differ from the reference ones. Moving every shape by the same offset keeps every
+    question's answer, and ``_shift_scene`` raises ValueError when a shape would leave the canvas.
+    """
+    mistakes = ueg_mistakes(tasks)
+    if stepwise:
+        folder, wrong, missing = (
+            "ueg_partial_step",
+            UEG_PARTIAL_STEP_WRONG,
+            UEG_PARTIAL_STEP_MISSING,
+        )
+    else:
+        folder, wrong = "ueg_partial_direct", UEG_PARTIAL_DIRECT_WRONG
+        missing = UEG_PARTIAL_DIRECT_MISSING
+    rng = random.Random(SEED + (40 if stepwise else 30))
+    predictions = []
+    for index, (task, mistake) in enumerate(zip(tasks, mistakes, strict=True)):
+        dx = dy = 0
+        while dx == dy == 0:
+            dx = rng.randint(-UEG_PARTIAL_SHIFT, UEG_PARTIAL_SHIFT)
+            dy = rng.randint(-UEG_PARTIAL_SHIFT, UEG_PARTIAL_SHIFT)
+        # A missing picture in the stepwise file keeps the right rewrite, as when only the drawing
+        # step fails.
+        explicit_prompt = mistake.explicit_prompt if index in wrong else task.explicit_prompt
+        response = explicit_prompt if stepwise else ""
+        if index in missing:
+            predictions.append(
+                UegPrediction(index, f"{folder}/missing_{index:04d}.png", None, response)
+            )
+            continue
+        scene = mistake.scene if index in wrong else task.scene
+        predictions.append(
+            UegPrediction(
+                index, f"{folder}/ueg_{index:04d}.png", _shift_scene(scene, dx, dy), response
+            )
+        )
+    return predictions
+
+
+def ueg_accuracy_by_category(
+    tasks: Sequence[UegTask], predictions: Sequence[UegPrediction]
+) -> dict[str, float]:
+    """Return the percentage of items per UEG category whose scene passes every question.
+
+    An item without a picture scores 0, as the service scores a missing image.
+    """
+    result: dict[str, float] = {}
+    for category in UEG_CATEGORIES:
+        outcomes = [
+            prediction.scene is not None and item_passes(task, prediction.scene)
+            for task, prediction in zip(tasks, predictions, strict=True)
+            if task.task_type == category
+        ]
+        result[category] = 100.0 * sum(outcomes) / len(outcomes)
+    return result
+
+
+@dataclass(frozen=True)
+class UegPartialFile:
+    """The partial model's predictions for one UEG protocol."""
+
+    stepwise: bool
+    predictions: tuple[UegPrediction, ...]
+
+    @property
+    def file_name(self) -> str:
+        return "UEG_step.partial.json" if self.stepwise else "UEG_direct.partial.json"
+
+
+def _ueg_partial_records(
+    records: Sequence[dict[str, Any]], predictions: Sequence[UegPrediction], stepwise: bool
+) -> list[dict[str, Any]]:
+    """Return the benchmark records without ``question_list``, with the model's fields added."""
+    result = []
+    for record, prediction in zip(records, predictions, strict=True):
+        item = {key: value for key, value in record.items() if key != "question_list"}
+        if stepwise:
+            item["response"] = prediction.response
+        item["generated_image"] = prediction.image_path
+        result.append(item)
+    return result
 
 
 # Output
@@ -1778,7 +2142,21 @@ def build_demo(out_dir: Path) -> None:
     write_json(direct_reference, baselines_dir / "UEG_direct.reference.json")
     write_json(step_reference, baselines_dir / "UEG_step.reference.json")
 
-    readme = _baselines_readme(puzzles, baselines)
+    ueg_partial: list[UegPartialFile] = []
+    for stepwise, records in ((False, ueg_direct), (True, ueg_step)):
+        predictions = make_ueg_partial(tasks, stepwise)
+        for prediction in predictions:
+            if prediction.scene is not None:
+                image = render_scene(prediction.scene, UEG_CANVAS, UEG_CANVAS)
+                save_png(image, baselines_dir / prediction.image_path)
+        partial_file = UegPartialFile(stepwise, tuple(predictions))
+        write_json(
+            _ueg_partial_records(records, predictions, stepwise),
+            baselines_dir / partial_file.file_name,
+        )
+        ueg_partial.append(partial_file)
+
+    readme = _baselines_readme(puzzles, baselines, tasks, ueg_partial)
     (baselines_dir / "README.md").write_bytes(readme.encode("utf-8"))
 
 

@@ -11,7 +11,7 @@ from app.benchmarks.service import get_current_benchmark
 from app.config import get_settings
 from app.leaderboard.query import BoardQuery, load_board
 from app.leaderboard.service import LeaderboardRow
-from app.models import BenchmarkItem
+from app.models import BenchmarkItem, iso_utc
 from app.scoring.categories import ALL_CATEGORIES, AXIS_OF_CATEGORY, CATEGORY_LABELS
 from app.web.deps import SessionDep
 
@@ -70,8 +70,12 @@ def row_body(row: LeaderboardRow, position: int) -> dict[str, Any]:
         "GEU": _round(row.axes.get("GEU")),
         "total": _round(row.total),
         "stepwise_minus_direct": {key: _round(value) for key, value in row.gaps.items()},
+        "judge": row.judge,
+        "judge_error_rate": None
+        if row.judge_error_rate is None
+        else round(row.judge_error_rate, 4),
         "submissions": {axis: str(key) for axis, key in row.submissions.items()},
-        "scored_at": row.scored_at.isoformat() if row.scored_at else None,
+        "scored_at": iso_utc(row.scored_at),
     }
 
 
@@ -90,7 +94,7 @@ def benchmark(session: SessionDep) -> dict[str, Any]:
         "name": current.name,
         "version": current.version,
         "is_demo": current.is_demo,
-        "loaded_at": current.loaded_at.isoformat(),
+        "loaded_at": iso_utc(current.loaded_at),
         "files": current.files,
         "items_per_category": items,
     }

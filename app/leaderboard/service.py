@@ -18,6 +18,8 @@ from app.models import Benchmark, Model, ReferenceResult, ScoreAggregate, Submis
 from app.scoring.accuracy import difference, mean_over
 from app.scoring.categories import ALL_CATEGORIES, CATEGORIES_BY_AXIS
 
+# The RealUnify paper judged UEG with Gemini 2.5 Pro (arXiv:2509.24897v2).
+REFERENCE_JUDGE = "Gemini 2.5 Pro"
 SORT_KEYS = ("total", "UEG", "GEU", "gap_total", "gap_UEG", "gap_GEU", "model", *ALL_CATEGORIES)
 
 
@@ -44,6 +46,9 @@ class LeaderboardRow:
     gaps: dict[str, float | None] = field(default_factory=dict)
     submissions: dict[str, uuid.UUID] = field(default_factory=dict)
     scored_at: datetime | None = None
+    # The judge model behind the UEG scores, and the share of UEG items it failed to judge.
+    judge: str | None = None
+    judge_error_rate: float | None = None
 
     def value(self, key: str) -> float | None:
         if key == "total":
@@ -119,6 +124,10 @@ def _submission_rows(session: Session, benchmark: Benchmark) -> list[Leaderboard
             )
             rows[(model_id, protocol)] = row
         row.submissions[axis] = submission.id
+        if axis == "UEG":
+            row.judge = submission.judge_model
+            if submission.item_count:
+                row.judge_error_rate = submission.judge_error_count / submission.item_count
         if row.scored_at is None or (
             submission.finished_at is not None and submission.finished_at > row.scored_at
         ):
@@ -147,6 +156,8 @@ def _reference_rows(session: Session) -> list[LeaderboardRow]:
             )
             rows[(model.id, result.protocol)] = row
         row.categories[result.task_type] = CategoryScore(result.accuracy_percent)
+        if result.task_type in CATEGORIES_BY_AXIS["UEG"]:
+            row.judge = REFERENCE_JUDGE
     return list(rows.values())
 
 

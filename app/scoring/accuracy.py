@@ -15,16 +15,22 @@ class ItemOutcome:
     task_type: str
     subtask: str | None
     correct: bool
+    # A judge error is neither a pass nor a fail.
+    judge_error: bool = False
 
 
 @dataclass(frozen=True)
 class Ratio:
     correct: int
     total: int
+    judge_errors: int = 0
 
     @property
     def accuracy(self) -> float | None:
-        return self.correct / self.total if self.total else None
+        """Correct / total; undefined while any item of the group awaits a judge."""
+        if not self.total or self.judge_errors:
+            return None
+        return self.correct / self.total
 
 
 @dataclass(frozen=True)
@@ -39,13 +45,13 @@ def summarize(outcomes: Iterable[ItemOutcome]) -> Breakdown:
     categories: dict[str, list[int]] = {}
     subtasks: dict[str, list[int]] = {}
     for outcome in outcomes:
-        counts = categories.setdefault(outcome.task_type, [0, 0])
-        counts[0] += outcome.correct
-        counts[1] += 1
+        groups = [categories.setdefault(outcome.task_type, [0, 0, 0])]
         if outcome.subtask is not None:
-            sub_counts = subtasks.setdefault(f"{outcome.task_type}/{outcome.subtask}", [0, 0])
-            sub_counts[0] += outcome.correct
-            sub_counts[1] += 1
+            groups.append(subtasks.setdefault(f"{outcome.task_type}/{outcome.subtask}", [0, 0, 0]))
+        for counts in groups:
+            counts[0] += outcome.correct and not outcome.judge_error
+            counts[1] += 1
+            counts[2] += outcome.judge_error
     return Breakdown(
         categories={key: Ratio(*counts) for key, counts in sorted(categories.items())},
         subtasks={key: Ratio(*counts) for key, counts in sorted(subtasks.items())},

@@ -12,14 +12,18 @@ from dataclasses import dataclass
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from app.config import Settings, get_settings
 from app.errors import NotFound
+from app.judging.client import PROMPT_VERSION
 from app.models import BenchmarkItem, ItemVerdict, Prediction, ScoreAggregate, Submission
 from app.scoring.accuracy import ItemOutcome, Ratio, mean_over, summarize
 from app.scoring.categories import CATEGORIES_BY_AXIS
 from app.scoring.choice import extract_choice, parse_options
+from app.scoring.ueg import UegVerdict, judge_items
 
 # Bump when a change to scoring can change a verdict, so old and new scores can be distinguished.
 GEU_SCORER_VERSION = "geu-choice-1"
+UEG_SCORER_VERSION = "ueg-judge-1"
 
 
 @dataclass(frozen=True)
@@ -40,7 +44,9 @@ def judge_choice(item: BenchmarkItem, fields: dict[str, object] | None) -> Verdi
     return Verdict(item.id, choice.letter, choice.letter == answer, choice.reason)
 
 
-def score_submission(session: Session, submission_id: uuid.UUID) -> Submission:
+def score_submission(
+    session: Session, submission_id: uuid.UUID, settings: Settings | None = None
+) -> Submission:
     submission = session.get(Submission, submission_id)
     if submission is None:
         raise NotFound(f"submission {submission_id} not found")
@@ -61,28 +67,53 @@ def score_submission(session: Session, submission_id: uuid.UUID) -> Submission:
             select(Prediction).where(Prediction.submission_id == submission.id)
         )
     }
-    verdicts = [judge_choice(item, predictions.get(item.id)) for item in items]
+    if submission.axis == "GEU":
+        rows = [
+            _choice_row(submission, judge_choice(item, predictions.get(item.id))) for item in items
+        ]
+        submission.scorer_version = GEU_SCORER_VERSION
+    else:
+        settings = settings or get_settings()
+        ueg_verdicts, _ = judge_items(session, settings, submission.id, items, predictions)
+        rows = [_judge_row(submission, verdict) for verdict in ueg_verdicts]
+        submission.scorer_version = UEG_SCORER_VERSION
+        submission.judge_model = settings.judge_model
+        submission.judge_prompt_version = PROMPT_VERSION
+        submission.judge_error_count = sum(verdict.judge_error for verdict in ueg_verdicts)
 
     session.execute(delete(ItemVerdict).where(ItemVerdict.submission_id == submission.id))
     session.execute(delete(ScoreAggregate).where(ScoreAggregate.submission_id == submission.id))
-    session.add_all(
-        ItemVerdict(
-            submission_id=submission.id,
-            item_id=verdict.item_id,
-            extracted=verdict.extracted,
-            correct=verdict.correct,
-            reason=verdict.reason[:2000],
-        )
-        for verdict in verdicts
-    )
+    session.add_all(rows)
     outcomes = [
-        ItemOutcome(item.task_type, item.subtask, verdict.correct)
-        for item, verdict in zip(items, verdicts, strict=True)
+        ItemOutcome(item.task_type, item.subtask, row.correct, row.judge_error)
+        for item, row in zip(items, rows, strict=True)
     ]
     session.add_all(_aggregates(submission, outcomes))
-    submission.scorer_version = GEU_SCORER_VERSION
     session.flush()
     return submission
+
+
+def _choice_row(submission: Submission, verdict: Verdict) -> ItemVerdict:
+    return ItemVerdict(
+        submission_id=submission.id,
+        item_id=verdict.item_id,
+        extracted=verdict.extracted,
+        correct=verdict.correct,
+        judge_error=False,
+        reason=verdict.reason[:2000],
+    )
+
+
+def _judge_row(submission: Submission, verdict: UegVerdict) -> ItemVerdict:
+    return ItemVerdict(
+        submission_id=submission.id,
+        item_id=verdict.item_id,
+        extracted=None,
+        correct=verdict.correct,
+        judge_error=verdict.judge_error,
+        reason=verdict.reason[:2000],
+        details=verdict.details or None,
+    )
 
 
 def _aggregates(submission: Submission, outcomes: list[ItemOutcome]) -> list[ScoreAggregate]:
@@ -106,5 +137,6 @@ def _row(submission: Submission, level: str, key: str, ratio: Ratio) -> ScoreAgg
         key=key,
         correct=ratio.correct,
         total=ratio.total,
+        judge_errors=ratio.judge_errors,
         accuracy=ratio.accuracy,
     )

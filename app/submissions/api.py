@@ -5,77 +5,60 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, UploadFile, status
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy import select
 
-from app.benchmarks.service import get_current_benchmark
 from app.config import get_settings
 from app.errors import NotFound
-from app.models import BenchmarkItem, ItemVerdict, Model, ScoreAggregate, Submission, User
+from app.models import BenchmarkItem, ItemVerdict, Model, ScoreAggregate, Submission, User, iso_utc
+from app.submissions.intake import receive, store
 from app.submissions.queue import enqueue_scoring
 from app.submissions.service import (
     SubmissionForm,
-    check_form,
-    create_submission,
+    delete_submission,
     get_submission,
-    validate_for_benchmark,
+    prepare_rescore,
 )
-from app.submissions.upload import read_limited
 from app.web.deps import SessionDep, TokenUser
 
 router = APIRouter(prefix="/api/v1/submissions", tags=["submissions"])
 
 PredictionsFile = Annotated[
-    UploadFile, File(description="The official result file (.json or .jsonl) with responses")
+    UploadFile | None,
+    File(description="The official result file (.json or .jsonl) with the submitter's fields"),
+]
+ImageFiles = Annotated[
+    list[UploadFile] | None,
+    File(description="UEG only: the generated images, as one .zip or as several image files"),
 ]
 ModelName = Annotated[str, Form(description="The model's public name")]
 ModelKind = Annotated[
     str, Form(description="unified, understanding specialist, generation specialist, ...")
 ]
 Protocol = Annotated[str, Form(description="direct or stepwise")]
-Axis = Annotated[str, Form(description="GEU (UEG needs image uploads, not accepted yet)")]
+Axis = Annotated[str, Form(description="GEU (answers) or UEG (generated images)")]
 Link = Annotated[str | None, Form(description="Optional http(s) link to the model or paper")]
 AllowMissing = Annotated[
     bool, Form(description="Score items missing from the file as wrong instead of rejecting it")
 ]
 
 
-async def _validate(
-    session: SessionDep,
-    predictions: UploadFile,
-    model_name: str,
-    model_kind: str,
-    protocol: str,
-    axis: str,
-    link: str | None,
-    allow_missing: bool,
-) -> tuple[Any, Any, Any, bytes]:
-    settings = get_settings()
-    form = check_form(SubmissionForm(model_name, model_kind, protocol, axis, link, allow_missing))
-    data, filename = await read_limited(predictions, settings.max_upload_bytes, "predictions")
-    benchmark = get_current_benchmark(session, settings.benchmark_name)
-    upload = validate_for_benchmark(
-        session, benchmark, form, data, filename, settings.max_report_errors
-    )
-    return form, benchmark, upload, data
-
-
-@router.post("/validate", summary="Check a prediction file and store nothing")
+@router.post("/validate", summary="Check a prediction file (and images) and store nothing")
 async def validate_submission(
     session: SessionDep,
-    _user: TokenUser,
-    predictions: PredictionsFile,
+    user: TokenUser,
     model_name: ModelName,
     model_kind: ModelKind,
     protocol: Protocol,
+    predictions: PredictionsFile = None,
+    images: ImageFiles = None,
     axis: Axis = "GEU",
     link: Link = None,
     allow_missing: AllowMissing = False,
 ) -> dict[str, Any]:
-    _, _, upload, _ = await _validate(
-        session, predictions, model_name, model_kind, protocol, axis, link, allow_missing
-    )
-    return upload.report.as_dict()  # type: ignore[no-any-return]
+    fields = SubmissionForm(model_name, model_kind, protocol, axis, link, allow_missing)
+    async with receive(session, get_settings(), fields, predictions, images or [], user) as intake:
+        return intake.upload.report.as_dict()
 
 
 @router.post(
@@ -87,31 +70,48 @@ async def validate_submission(
 async def submit(
     session: SessionDep,
     user: TokenUser,
-    predictions: PredictionsFile,
     model_name: ModelName,
     model_kind: ModelKind,
     protocol: Protocol,
+    predictions: PredictionsFile = None,
+    images: ImageFiles = None,
     axis: Axis = "GEU",
     link: Link = None,
     allow_missing: AllowMissing = False,
 ) -> JSONResponse:
-    form, benchmark, upload, data = await _validate(
-        session, predictions, model_name, model_kind, protocol, axis, link, allow_missing
-    )
-    if not upload.report.valid:
-        report = upload.report.as_dict()
-        return JSONResponse(
-            status_code=422,
-            content={"detail": _summary(report), "report": report},
-        )
-    submission = create_submission(session, user, benchmark, form, upload, data)
+    settings = get_settings()
+    fields = SubmissionForm(model_name, model_kind, protocol, axis, link, allow_missing)
+    async with receive(session, settings, fields, predictions, images or [], user) as intake:
+        report = intake.upload.report.as_dict()
+        if not intake.upload.report.valid:
+            return JSONResponse(
+                status_code=422, content={"detail": _summary(report), "report": report}
+            )
+        submission = store(session, settings, user, intake)
     session.commit()
     queued = enqueue_scoring(submission.id)
     body = submission_body(session, submission, user)
-    body["report"] = upload.report.as_dict()
+    body["report"] = report
     if not queued:
         body["warning"] = "the scoring queue is unreachable; the submission waits until it is back"
     return JSONResponse(status_code=202, content=body)
+
+
+@router.post("/{submission_id}/rejudge", status_code=202, summary="Score again (UEG: judge errors)")
+def rejudge(session: SessionDep, user: TokenUser, submission_id: str) -> dict[str, Any]:
+    """Queue the submission for scoring again. Judge calls that succeeded are read from the ledger,
+    so only the questions that failed go to the judge."""
+    submission = get_submission(session, submission_id)
+    prepare_rescore(submission, user)
+    session.commit()
+    enqueue_scoring(submission.id)
+    return submission_body(session, submission, user)
+
+
+@router.delete("/{submission_id}", status_code=204, summary="Withdraw your submission")
+def withdraw(session: SessionDep, user: TokenUser, submission_id: str) -> Response:
+    delete_submission(session, get_submission(session, submission_id), user)
+    return Response(status_code=204)
 
 
 @router.get("", summary="List your submissions")
@@ -143,16 +143,8 @@ def submission_body(
     aggregates = session.scalars(
         select(ScoreAggregate).where(ScoreAggregate.submission_id == submission.id)
     ).all()
-    categories = {
-        row.key: {"accuracy": _percent(row.accuracy), "correct": row.correct, "total": row.total}
-        for row in aggregates
-        if row.level == "category"
-    }
-    subtasks = {
-        row.key: {"accuracy": _percent(row.accuracy), "correct": row.correct, "total": row.total}
-        for row in aggregates
-        if row.level == "subtask"
-    }
+    categories = {row.key: _score(row) for row in aggregates if row.level == "category"}
+    subtasks = {row.key: _score(row) for row in aggregates if row.level == "subtask"}
     axis_scores = {row.key: _percent(row.accuracy) for row in aggregates if row.level == "axis"}
     return {
         "id": str(submission.id),
@@ -165,8 +157,19 @@ def submission_body(
         "missing_items": submission.missing_count,
         "matched_by": submission.matched_by,
         "scorer_version": submission.scorer_version,
-        "created_at": submission.created_at.isoformat(),
-        "finished_at": submission.finished_at.isoformat() if submission.finished_at else None,
+        "judge": None
+        if submission.axis == "GEU"
+        else {
+            "model": submission.judge_model,
+            "prompt_version": submission.judge_prompt_version,
+            "errors": submission.judge_error_count,
+            "error_rate": round(submission.judge_error_count / submission.item_count, 4)
+            if submission.item_count
+            else None,
+        },
+        "missing_images": submission.missing_image_count,
+        "created_at": iso_utc(submission.created_at),
+        "finished_at": iso_utc(submission.finished_at),
         "scores": categories,
         "subtask_scores": subtasks,
         "axis_scores": axis_scores,
@@ -188,11 +191,26 @@ def item_outcomes(session: SessionDep, submission: Submission) -> list[dict[str,
             "task_type": item.task_type,
             "subtask": item.subtask,
             "extracted": verdict.extracted,
-            "correct": verdict.correct,
+            "correct": None if verdict.judge_error else verdict.correct,
+            "judge_error": verdict.judge_error,
             "reason": verdict.reason,
+            # Question texts and expected answers stay on the server; only counts are shown.
+            "questions": len(verdict.details) if verdict.details else None,
+            "judge_call_ids": [d["judge_call_id"] for d in verdict.details]
+            if verdict.details
+            else None,
         }
         for verdict, item in rows
     ]
+
+
+def _score(row: ScoreAggregate) -> dict[str, Any]:
+    return {
+        "accuracy": _percent(row.accuracy),
+        "correct": row.correct,
+        "total": row.total,
+        "judge_errors": row.judge_errors,
+    }
 
 
 def _percent(value: float | None) -> float | None:
@@ -204,5 +222,7 @@ def _summary(report: dict[str, Any]) -> str:
     first = errors[0]
     where = " ".join(part for part in (first.get("item"), first.get("field")) if part)
     more = len(errors) + report["omitted_errors"] - 1
-    tail = f" (and {more} more problems in `report.errors`)" if more else ""
+    tail = ""
+    if more:
+        tail = f" (and {more} more {'problem' if more == 1 else 'problems'} in report.errors)"
     return f"{where + ': ' if where else ''}{first['message']}{tail}"

@@ -8,20 +8,18 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import RedirectResponse
 from starlette.responses import Response
 
-from app.benchmarks.service import get_current_benchmark
 from app.config import get_settings
 from app.errors import DomainError
 from app.models import MODEL_KINDS, Model
 from app.submissions.api import item_outcomes, submission_body
+from app.submissions.intake import receive, store
 from app.submissions.queue import enqueue_scoring
 from app.submissions.service import (
     SubmissionForm,
-    check_form,
-    create_submission,
+    delete_submission,
     get_submission,
-    validate_for_benchmark,
+    prepare_rescore,
 )
-from app.submissions.upload import read_limited
 from app.web.deps import SessionDep, WebUser, check_csrf
 from app.web.templating import render
 
@@ -63,6 +61,7 @@ async def submit_form(
     session: SessionDep,
     user: WebUser,
     predictions: Annotated[UploadFile | None, File()] = None,
+    images: Annotated[list[UploadFile] | None, File()] = None,
     model_name: TextField = "",
     model_kind: TextField = "",
     protocol: TextField = "",
@@ -84,24 +83,18 @@ async def submit_form(
         "allow_missing": bool(allow_missing),
     }
     settings = get_settings()
+    fields = SubmissionForm(model_name, model_kind, protocol, axis, link, bool(allow_missing))
     try:
-        form = check_form(
-            SubmissionForm(model_name, model_kind, protocol, axis, link, bool(allow_missing))
-        )
-        data, filename = await read_limited(predictions, settings.max_upload_bytes, "predictions")
-        benchmark = get_current_benchmark(session, settings.benchmark_name)
-        upload = validate_for_benchmark(
-            session, benchmark, form, data, filename, settings.max_report_errors
-        )
-        report = upload.report.as_dict()
-        if not upload.report.valid:
-            message = "The file has problems; nothing was stored. Fix them and upload again."
-            return _form_page(request, user, values, message, report, 422)
-        if dry_run:
-            return _form_page(request, user, values, None, report)
-        # A savepoint, so a conflict raised half-way leaves no rows when the page is rendered.
-        with session.begin_nested():
-            submission = create_submission(session, user, benchmark, form, upload, data)
+        async with receive(session, settings, fields, predictions, images or [], user) as intake:
+            report = intake.upload.report.as_dict()
+            if not intake.upload.report.valid:
+                message = "The upload has problems; nothing was stored. Fix them and try again."
+                return _form_page(request, user, values, message, report, 422)
+            if dry_run:
+                return _form_page(request, user, values, None, report)
+            # A savepoint, so a conflict raised half-way leaves no rows when the page is rendered.
+            with session.begin_nested():
+                submission = store(session, settings, user, intake)
     except DomainError as error:
         return _form_page(request, user, values, error.message, None, error.status_code)
     session.commit()
@@ -125,3 +118,28 @@ def submission_page(
         "items": item_outcomes(session, submission) if is_owner else [],
     }
     return render(request, "submission.html", context)
+
+
+@router.post("/submissions/{submission_id}/rejudge")
+def rejudge_form(
+    request: Request, session: SessionDep, user: WebUser, submission_id: str, csrf: TextField = ""
+) -> Response:
+    check_csrf(request, csrf)
+    if user is None:
+        return RedirectResponse(f"/signin?next=/submissions/{submission_id}", status_code=303)
+    submission = get_submission(session, submission_id)
+    prepare_rescore(submission, user)
+    session.commit()
+    enqueue_scoring(submission.id)
+    return RedirectResponse(f"/submissions/{submission.id}", status_code=303)
+
+
+@router.post("/submissions/{submission_id}/delete")
+def delete_form(
+    request: Request, session: SessionDep, user: WebUser, submission_id: str, csrf: TextField = ""
+) -> Response:
+    check_csrf(request, csrf)
+    if user is None:
+        return RedirectResponse(f"/signin?next=/submissions/{submission_id}", status_code=303)
+    delete_submission(session, get_submission(session, submission_id), user)
+    return RedirectResponse("/account", status_code=303)

@@ -81,13 +81,6 @@ def check_form(form: SubmissionForm) -> CheckedForm:
     axis = form.axis.strip().upper()
     if axis not in AXES:
         raise InvalidInput(f"axis: {form.axis!r} is not one of {', '.join(AXES)}", field="axis")
-    if axis == "UEG":
-        # NOTE: UEG scoring needs image uploads and a judge model, which this service lacks so far.
-        raise InvalidInput(
-            "axis: UEG submissions (generated images judged by a model) are not accepted yet; "
-            "submit GEU predictions",
-            field="axis",
-        )
     link = (form.link or "").strip() or None
     if link is not None:
         parts = urlsplit(link)
@@ -138,17 +131,14 @@ def validate_for_benchmark(
     )
 
 
-def get_or_create_model(session: Session, user: User, form: CheckedForm) -> Model:
-    slug = slugify(form.model_name)
-    model = session.scalar(select(Model).where(Model.slug == slug))
+def find_model(session: Session, user: User, form: CheckedForm) -> Model | None:
+    """Return the user's model of this name, or None if the name is free.
+
+    Raises Conflict when the name belongs to a reference row or to another account.
+    """
+    model = session.scalar(select(Model).where(Model.slug == slugify(form.model_name)))
     if model is None:
-        model = Model(
-            name=form.model_name, slug=slug, kind=form.model_kind, link=form.link, owner_id=user.id
-        )
-        session.add(model)
-        session.flush()
-        log.info("model.created", model_id=model.id, user_id=user.id)
-        return model
+        return None
     if model.is_reference:
         raise Conflict(
             f"model_name: {model.name!r} is a reference row reported by a publication; submit "
@@ -166,6 +156,23 @@ def get_or_create_model(session: Session, user: User, form: CheckedForm) -> Mode
             "exactly that name or a clearly different one",
             field="model_name",
         )
+    return model
+
+
+def get_or_create_model(session: Session, user: User, form: CheckedForm) -> Model:
+    model = find_model(session, user, form)
+    if model is None:
+        model = Model(
+            name=form.model_name,
+            slug=slugify(form.model_name),
+            kind=form.model_kind,
+            link=form.link,
+            owner_id=user.id,
+        )
+        session.add(model)
+        session.flush()
+        log.info("model.created", model_id=model.id, user_id=user.id)
+        return model
     model.kind = form.model_kind
     if form.link is not None:
         model.link = form.link
@@ -226,3 +233,22 @@ def get_submission(session: Session, submission_id: uuid.UUID | str) -> Submissi
     if submission is None:
         raise NotFound(f"submission {submission_id} not found")
     return submission
+
+
+def prepare_rescore(submission: Submission, user: User) -> None:
+    """Mark the user's finished submission as queued again; the caller commits, then enqueues."""
+    if submission.user_id != user.id:
+        raise NotFound(f"submission {submission.id} not found among your submissions")
+    if submission.status in ("queued", "running"):
+        raise Conflict(f"submission {submission.id} is {submission.status}; wait until it ends")
+    submission.status = "queued"
+    log.info("submission.rescore_requested", submission_id=str(submission.id), user_id=user.id)
+
+
+def delete_submission(session: Session, submission: Submission, user: User) -> None:
+    """Withdraw the user's submission with its predictions and scores."""
+    if submission.user_id != user.id:
+        raise NotFound(f"submission {submission.id} not found among your submissions")
+    session.delete(submission)
+    session.flush()
+    log.info("submission.deleted", submission_id=str(submission.id), user_id=user.id)

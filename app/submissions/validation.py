@@ -43,6 +43,8 @@ class ValidationReport:
     benchmark_items: int = 0
     matched_items: int = 0
     missing_items: list[str] = field(default_factory=list)
+    # UEG: `generated_image` values with no matching uploaded image; those items score 0.
+    missing_images: list[str] = field(default_factory=list)
     errors: list[Problem] = field(default_factory=list)
     warnings: list[Problem] = field(default_factory=list)
     omitted_errors: int = 0
@@ -106,7 +108,6 @@ def validate_upload(
     keyed_by_index = any("index" in item.public for item in items)
     matched_at: dict[int, int] = {}
     ways: set[str] = set()
-    answer_fields = 0
 
     for position, record in enumerate(records):
         item, way = _match(record, position, kind, by_key, by_content, keyed_by_index, collector)
@@ -117,27 +118,21 @@ def validate_upload(
         earlier = matched_at.setdefault(item.id, position)
         if earlier != position:
             collector.error(
-                f"duplicate item: positions {earlier} and {position} are the same benchmark item; "
-                "keep one",
+                f"duplicate item: entries {earlier + 1} and {position + 1} are the same "
+                "benchmark item; keep one",
                 item=label,
+                field="index" if keyed_by_index else None,
             )
             continue
         _check_prompts(record, item, kind, label, collector)
         fields = _read_submitter_fields(record, kind, label, collector)
         if fields is not None:
             result.predictions[item.id] = fields
-        answer_fields += "answer" in record or "question_list" in record
 
     report.matched_by = "+".join(sorted(ways)) or None
     report.matched_items = len(matched_at)
     _check_missing(items, matched_at, keyed_by_index, allow_missing, report, collector)
-    if answer_fields:
-        report.warnings.append(
-            Problem(
-                f"{answer_fields} items carry `answer` or `question_list`; these are ignored and "
-                "the benchmark's own answers are used"
-            )
-        )
+    _warn_missing_optional(upload_records=records, kind=kind, report=report)
     if report.matched_items == 0 and records:
         _hint_other_kind(records[0], kind, report)
     if not report.valid:
@@ -278,6 +273,23 @@ def _check_missing(
         "item, or set allow_missing to score the missing ones as wrong",
         field="predictions",
     )
+
+
+def _warn_missing_optional(
+    upload_records: list[dict[str, Any]], kind: FileKind, report: ValidationReport
+) -> None:
+    for name in kind.submitter_fields:
+        if name == "response":
+            continue
+        absent = sum(1 for record in upload_records if not record.get(name))
+        if absent:
+            report.warnings.append(
+                Problem(
+                    f"{absent} of {len(upload_records)} items have no `{name}`"
+                    + ("; those items score 0" if name == "generated_image" else ""),
+                    field=name,
+                )
+            )
 
 
 def _hint_other_kind(record: dict[str, Any], kind: FileKind, report: ValidationReport) -> None:

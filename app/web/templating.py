@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
 from fastapi import Request
 from fastapi.templating import Jinja2Templates
+from markupsafe import Markup, escape
 from starlette.responses import Response
 
 from app.config import PROJECT_ROOT
 from app.scoring.categories import CATEGORY_LABELS
+from app.scoring.ueg import DEMO_JUDGE_MODEL
 from app.web.deps import csrf_token
 
 templates = Jinja2Templates(directory=str(PROJECT_ROOT / "templates"))
@@ -28,7 +31,21 @@ def _when(value: datetime | None) -> str:
     return "–" if value is None else value.strftime("%Y-%m-%d %H:%M UTC")
 
 
+def _with_code(text: str | None) -> Markup:
+    """Escape a message and show its `backticked` names as code."""
+    escaped = str(escape(text or ""))
+    return Markup(re.sub(r"`([^`]+)`", r"<code>\1</code>", escaped))  # noqa: S704
+
+
+def _judge_label(model: str | None) -> str:
+    if model == DEMO_JUDGE_MODEL:
+        return "demo judge (reads shapes from pixels)"
+    return model or "–"
+
+
 templates.env.filters["percent"] = _percent
+templates.env.filters["with_code"] = _with_code
+templates.env.filters["judge_label"] = _judge_label
 templates.env.filters["signed"] = _signed
 templates.env.filters["when"] = _when
 templates.env.globals["category_labels"] = CATEGORY_LABELS

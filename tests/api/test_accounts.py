@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.db import session_scope
@@ -45,6 +45,22 @@ def test_signup_then_token_shown_once(client: TestClient, db_session: Session) -
         client.get("/api/v1/me", headers={"Authorization": f"Bearer {secret}"}).json()["email"]
         == "new@example.org"
     )
+
+
+def test_reload_after_token_creates_no_second(client: TestClient, db_session: Session) -> None:
+    sign_up(client, "reload@example.org")
+    account = client.get("/account").text
+
+    created = client.post("/account/tokens", data={"name": "once", "csrf": csrf_of(account)})
+    reloaded = client.get(str(created.url))
+
+    assert created.history[0].status_code == 303
+    assert 'id="new-token"' in created.text
+    assert 'id="new-token"' not in reloaded.text
+    count = db_session.scalar(
+        select(func.count()).select_from(ApiToken).where(ApiToken.name == "once")
+    )
+    assert count == 1
 
 
 def test_revoked_token_is_rejected(client: TestClient, db_session: Session) -> None:

@@ -61,3 +61,12 @@ def test_unknown_pages_are_404(client: TestClient) -> None:
     assert client.get("/models/no-such-model").status_code == 404
     assert client.get("/submissions/not-a-uuid").status_code == 404
     assert client.get("/api/v1/submissions/00000000-0000-0000-0000-000000000000").status_code == 404
+
+
+def test_api_docs_load_only_local_assets(client: TestClient) -> None:
+    page = client.get("/api/docs").text
+
+    assert "/static/vendor/swagger-ui/swagger-ui-bundle.js" in page
+    assert "cdn." not in page
+    assert "https://" not in page
+    assert client.get("/static/vendor/swagger-ui/swagger-ui-bundle.js").status_code == 200

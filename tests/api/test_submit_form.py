@@ -45,7 +45,7 @@ def test_form_errors_are_listed_on_page(client: TestClient, db_session: Session)
     assert response.status_code == 422
     assert "nothing was stored" in response.text
     assert "item index 1234" in response.text
-    assert "`response` is a number" in response.text
+    assert "<code>response</code> is a number" in response.text
     assert 'value="Form Model"' in response.text  # the form keeps what was typed
     assert submissions(db_session) == 0
 

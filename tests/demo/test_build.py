@@ -150,6 +150,9 @@ def test_build_writes_expected_files(demo_dir: Path) -> None:
     for stem in GEU_FILES:
         for model in ("solver", "random", "partial"):
             assert (baselines / f"{stem}.{model}.json").is_file()
+    for stem in UEG_FILES:
+        for model in ("reference", "partial"):
+            assert (baselines / f"{stem}.{model}.json").is_file()
     assert (baselines / "README.md").is_file()
 
 
@@ -294,6 +297,187 @@ def test_code_snippets_draw_described_scene() -> None:
     assert len(first.scene) == 4
     assert {(s.colour, s.kind) for s in first.scene} == {("red", "circle")}
     assert [s.x for s in first.scene] == [80, 160, 240, 320]
+
+
+# UEG partial baselines
+
+UEG_PARTIAL_FILES = ("UEG_direct.partial.json", "UEG_step.partial.json")
+# Indices of the items that each partial file is expected to fail, written out here so that a
+# change of the builder's choice shows up as a failure.
+PARTIAL_FAILING = {
+    "UEG_direct.partial.json": {0, 2, 3, 8, 9, 10, 11, 13, 15, 19, 20, 22, 23, 26, 28},
+    "UEG_step.partial.json": {2, 8, 11, 19, 22, 28},
+}
+PARTIAL_MISSING = {
+    "UEG_direct.partial.json": {"ueg_partial_direct/missing_0009.png"},
+    "UEG_step.partial.json": {"ueg_partial_step/missing_0022.png"},
+}
+PARTIAL_FOLDERS = {
+    "UEG_direct.partial.json": "ueg_partial_direct",
+    "UEG_step.partial.json": "ueg_partial_step",
+}
+
+
+def questions_by_index(demo_dir: Path) -> dict[int, list[dict[str, str]]]:
+    return {item["index"]: item["question_list"] for item in load(demo_dir, "UEG_direct")}
+
+
+def partial_outcomes(demo_dir: Path, name: str) -> dict[int, bool]:
+    """Judge every item of a partial file from its picture's pixels; a missing picture fails."""
+    questions = questions_by_index(demo_dir)
+    outcomes = {}
+    for item in load_baseline(demo_dir, name):
+        path = demo_dir / build.BASELINES_DIR / item["generated_image"]
+        if not path.is_file():
+            outcomes[item["index"]] = False
+            continue
+        names = colour_names(path)
+        outcomes[item["index"]] = all(
+            answer_from_pixels(entry["question"], names) == entry["answer"]
+            for entry in questions[item["index"]]
+        )
+    return outcomes
+
+
+def partial_accuracy(demo_dir: Path, name: str) -> dict[str, float]:
+    outcomes = partial_outcomes(demo_dir, name)
+    categories = {item["index"]: item["task_type"] for item in load(demo_dir, "UEG_direct")}
+    right: Counter[str] = Counter()
+    total: Counter[str] = Counter()
+    for index, passed in outcomes.items():
+        total[categories[index]] += 1
+        right[categories[index]] += passed
+    return {
+        category: 100.0 * right[category] / total[category] for category in build.UEG_CATEGORIES
+    }
+
+
+@pytest.mark.parametrize("name", UEG_PARTIAL_FILES)
+def test_ueg_partial_items_drop_questions(demo_dir: Path, name: str) -> None:
+    stepwise = name.startswith("UEG_step")
+    benchmark = load(demo_dir, "UEG_step" if stepwise else "UEG_direct")
+    partial = load_baseline(demo_dir, name)
+    assert len(partial) == len(benchmark) == 30
+    added = {"response", "generated_image"} if stepwise else {"generated_image"}
+    for item, original in zip(partial, benchmark, strict=True):
+        assert "question_list" not in item
+        assert set(item) - set(original) == added
+        assert {k: v for k, v in item.items() if k not in added} == {
+            k: v for k, v in original.items() if k != "question_list"
+        }
+        assert re.fullmatch(
+            rf"{PARTIAL_FOLDERS[name]}/(ueg|missing)_{item['index']:04d}\.png",
+            item["generated_image"],
+        ), item["generated_image"]
+        if stepwise:
+            assert isinstance(item["response"], str) and item["response"].startswith("Draw ")
+
+
+@pytest.mark.parametrize("name", UEG_PARTIAL_FILES)
+def test_ueg_partial_outcomes_from_pixels(demo_dir: Path, name: str) -> None:
+    outcomes = partial_outcomes(demo_dir, name)
+    failing = {index for index, passed in outcomes.items() if not passed}
+    assert failing == PARTIAL_FAILING[name]
+
+
+@pytest.mark.parametrize("name", UEG_PARTIAL_FILES)
+def test_ueg_partial_pictures_are_palette_pngs(demo_dir: Path, name: str) -> None:
+    for item in load_baseline(demo_dir, name):
+        if item["generated_image"] in PARTIAL_MISSING[name]:
+            continue
+        path = demo_dir / build.BASELINES_DIR / item["generated_image"]
+        with Image.open(path) as image:
+            assert image.format == "PNG"
+            assert image.mode == "P"
+            assert image.size == (400, 400)
+            assert image.info == {}, f"{path.name} carries metadata {image.info}"
+        assert path.stat().st_size < 2000, f"{path.name} is {path.stat().st_size} bytes"
+        corners = colour_names(path)[[0, 0, -1, -1], [0, -1, 0, -1]]
+        assert set(corners) == {"white"}
+
+
+@pytest.mark.parametrize("root", ["fresh", "repo"])
+def test_ueg_partial_missing_images_not_shipped(demo_dir: Path, root: str) -> None:
+    base = demo_dir if root == "fresh" else REPO_DEMO
+    if not base.is_dir():
+        pytest.skip("demo/ is not in this checkout")
+    for name in UEG_PARTIAL_FILES:
+        named = {item["generated_image"] for item in load_baseline(base, name)}
+        missing = {path for path in named if not (base / build.BASELINES_DIR / path).is_file()}
+        assert missing == PARTIAL_MISSING[name]
+        folder = base / build.BASELINES_DIR / PARTIAL_FOLDERS[name]
+        shipped = {f"{PARTIAL_FOLDERS[name]}/{path.name}" for path in folder.iterdir()}
+        assert shipped == named - missing, "the folder holds pictures that the file does not name"
+
+
+def test_ueg_partial_direct_scores_below_stepwise(demo_dir: Path) -> None:
+    direct = partial_accuracy(demo_dir, "UEG_direct.partial.json")
+    step = partial_accuracy(demo_dir, "UEG_step.partial.json")
+    direct_score = sum(direct.values()) / len(direct)
+    step_score = sum(step.values()) / len(step)
+    assert direct_score < step_score
+    assert direct_score == 50.0
+    assert step_score == 80.0
+    # Every category has right and wrong items under both protocols.
+    assert all(0 < value < 100 for value in (*direct.values(), *step.values()))
+    assert all(direct[category] <= step[category] for category in build.UEG_CATEGORIES)
+
+
+COUNT_REWRITE = re.compile(rf"Draw (\d+|one) {_COLOUR} {_KIND}s?( in the centre| in a row)?\.")
+
+
+def test_ueg_partial_step_pictures_follow_rewrite(demo_dir: Path) -> None:
+    reference = {
+        item["index"]: item["response"]
+        for item in load_baseline(demo_dir, "UEG_step.reference.json")
+    }
+    tasks = build.ueg_tasks()
+    mistakes = build.ueg_mistakes(tasks)
+    checked_counts = 0
+    for item in load_baseline(demo_dir, "UEG_step.partial.json"):
+        index = item["index"]
+        wrong_rewrite = index in PARTIAL_FAILING["UEG_step.partial.json"] and (
+            item["generated_image"] not in PARTIAL_MISSING["UEG_step.partial.json"]
+        )
+        if wrong_rewrite:
+            assert item["response"] != reference[index]
+            assert item["response"] == mistakes[index].explicit_prompt
+            scene = mistakes[index].scene
+        else:
+            assert item["response"] == reference[index]
+            scene = tasks[index].scene
+        path = demo_dir / build.BASELINES_DIR / item["generated_image"]
+        if not path.is_file():
+            continue
+        shapes = find_shapes(colour_names(path))
+        drawn = Counter((s["colour"], s["kind"]) for s in shapes)
+        assert drawn == Counter((s.colour, s.kind) for s in scene), f"item {index}"
+        if match := COUNT_REWRITE.fullmatch(item["response"]):
+            number = 1 if match[1] == "one" else int(match[1])
+            assert drawn == {(match[2], match[3]): number}, f"item {index}: {item['response']}"
+            checked_counts += 1
+    assert checked_counts >= 8
+
+
+def test_ueg_mistake_that_passes_is_rejected(monkeypatch: pytest.MonkeyPatch) -> None:
+    tasks = build.ueg_tasks()
+    table = build._ueg_mistake_table()
+    table[5] = build.UegMistake(tasks[5].explicit_prompt, tasks[5].scene)
+    monkeypatch.setattr(build, "_ueg_mistake_table", lambda: table)
+    with pytest.raises(ValueError, match="item 5 passes"):
+        build.ueg_mistakes(tasks)
+
+
+def test_readme_lists_ueg_partial_accuracy(demo_dir: Path) -> None:
+    readme = (demo_dir / build.BASELINES_DIR / "README.md").read_text("utf-8")
+    for name in UEG_PARTIAL_FILES:
+        values = partial_accuracy(demo_dir, name)
+        cells = " | ".join(f"{value:.0f}" for value in values.values())
+        mean = sum(values.values()) / len(values)
+        line = next(line for line in readme.splitlines() if line.startswith(f"| `{name}`"))
+        assert line.endswith(f"| {cells} | {mean:.1f} |"), line
+        for path in PARTIAL_MISSING[name]:
+            assert f"`{path}`" in readme
 
 
 # GEU
