@@ -136,6 +136,25 @@ def demo_seed() -> None:
         typer.echo(line)
 
 
+@app.command("rescore")
+def rescore() -> None:
+    """Score every scored submission again into a new version, in the background.
+
+    The leaderboard keeps showing the current version until every submission is rescored.
+    """
+    from app.db import session_scope
+    from app.scoring.runs import finish_if_complete, start_rescore
+    from app.submissions.queue import enqueue_rescore
+
+    with session_scope() as session:
+        run, submissions = start_rescore(session, get_settings())
+        run_id, ids = run.id, [submission.id for submission in submissions]
+        if not ids:
+            finish_if_complete(session, run_id)
+    sent = sum(enqueue_rescore(key, run_id) for key in ids)
+    typer.echo(f"scoring run {run_id}: queued {sent} of {len(ids)} submissions")
+
+
 @submissions_app.command("requeue")
 def submissions_requeue() -> None:
     """Send every queued submission to the workers again, e.g. after the broker was down."""

@@ -207,6 +207,27 @@ class Submission(Base):
     benchmark: Mapped[Benchmark] = relationship(lazy="raise")
 
 
+class ScoringRun(Base):
+    """A version of the scores: every verdict and aggregate belongs to one run.
+
+    New submissions are scored into the current run. ``realunify-board rescore`` scores every
+    submission again into a new run, which becomes current once all are done, so the
+    leaderboard can show an older version next to the current one.
+    """
+
+    __tablename__ = "scoring_runs"
+    __table_args__ = (CheckConstraint(_in("status", ("running", "complete")), name="status"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # The scorer versions and judge used, e.g. "geu-choice-1, ueg-judge-1 (demo-shape-judge)".
+    label: Mapped[str] = mapped_column(String(300))
+    status: Mapped[str] = mapped_column(String(10), default="complete")
+    is_current: Mapped[bool] = mapped_column(Boolean, default=False)
+    submissions_total: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
 class Prediction(Base):
     """The submitter's fields for one item (`response`, `edit_image`, `generated_image`)."""
 
@@ -225,9 +246,12 @@ class ItemVerdict(Base):
     """The scorer's outcome for one item: what was read from the prediction, and why."""
 
     __tablename__ = "item_verdicts"
-    __table_args__ = (UniqueConstraint("submission_id", "item_id"),)
+    __table_args__ = (UniqueConstraint("scoring_run_id", "submission_id", "item_id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    scoring_run_id: Mapped[int] = mapped_column(
+        ForeignKey("scoring_runs.id", ondelete="CASCADE"), index=True
+    )
     submission_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("submissions.id", ondelete="CASCADE")
     )
@@ -251,11 +275,14 @@ class ScoreAggregate(Base):
 
     __tablename__ = "score_aggregates"
     __table_args__ = (
-        UniqueConstraint("submission_id", "level", "key"),
+        UniqueConstraint("scoring_run_id", "submission_id", "level", "key"),
         CheckConstraint(_in("level", ("subtask", "category", "axis")), name="level"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    scoring_run_id: Mapped[int] = mapped_column(
+        ForeignKey("scoring_runs.id", ondelete="CASCADE"), index=True
+    )
     submission_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("submissions.id", ondelete="CASCADE")
     )

@@ -60,6 +60,7 @@ os.environ.update(
     }
 )
 
+from fastapi.testclient import TestClient  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
 from app import migrate  # noqa: E402
@@ -198,3 +199,34 @@ def judge_server() -> Iterator[str]:
     yield base_url
     process.terminate()
     process.wait(timeout=30)
+
+
+@pytest.fixture
+def client(db_session: Session) -> Iterator[TestClient]:
+    """A client whose requests share the test's rolled-back transaction."""
+
+    def session_override() -> Iterator[Session]:
+        yield db_session
+        db_session.flush()
+
+    from app.main import app
+    from app.web.deps import get_session
+
+    app.dependency_overrides[get_session] = session_override
+    try:
+        with TestClient(app) as test_client:
+            yield test_client
+    finally:
+        app.dependency_overrides.clear()
+
+
+@pytest.fixture
+def token(db_session: Session) -> str:
+    from tests.builders import create_user_with_token
+
+    return create_user_with_token(db_session)
+
+
+@pytest.fixture
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}

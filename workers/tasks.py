@@ -12,12 +12,14 @@ from sqlalchemy.exc import OperationalError
 from app.db import session_scope
 from app.logs import get_logger
 from app.models import Submission, utc_now
+from app.scoring.runs import finish_if_complete, running_runs
 from app.scoring.service import score_submission
 from workers.celery_app import celery_app
 
 log = get_logger(__name__)
 
 SCORE_SUBMISSION = "realunify.submissions.score"
+RESCORE_SUBMISSION = "realunify.submissions.rescore"
 
 
 @celery_app.task(  # type: ignore[untyped-decorator]
@@ -46,6 +48,10 @@ def score_submission_task(self: Task[Any, Any], submission_id: str) -> None:
 
         with session_scope() as session:
             scored = score_submission(session, key)
+            # A rescore in progress must include this submission too, or it would drop out of
+            # the leaderboard when that run becomes current.
+            for run in running_runs(session):
+                score_submission(session, key, run_id=run.id)
             scored.status = "scored"
             scored.finished_at = utc_now()
     except OperationalError as error:
@@ -75,3 +81,28 @@ def _mark_failed(key: uuid.UUID, reason: str) -> None:
             submission.status = "failed"
             submission.failure_reason = reason
             submission.finished_at = utc_now()
+
+
+@celery_app.task(  # type: ignore[untyped-decorator]
+    name=RESCORE_SUBMISSION,
+    bind=True,
+    max_retries=5,
+    retry_backoff=2,
+    retry_backoff_max=120,
+    retry_jitter=True,
+)
+def rescore_submission_task(self: Task[Any, Any], submission_id: str, run_id: int) -> None:
+    """Score one submission into scoring run ``run_id``; the run becomes current when all are."""
+    key = uuid.UUID(submission_id)
+    try:
+        with session_scope() as session:
+            if session.get(Submission, key) is None:
+                log.warning("submission.not_found", submission_id=submission_id, run_id=run_id)
+            else:
+                score_submission(session, key, run_id=run_id)
+        with session_scope() as session:
+            finish_if_complete(session, run_id)
+    except OperationalError as error:
+        log.warning("rescore.retry", submission_id=submission_id, run_id=run_id, error=str(error))
+        raise self.retry(exc=error) from None
+    log.info("submission.rescored", submission_id=submission_id, scoring_run_id=run_id)

@@ -10,13 +10,18 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
+
+if TYPE_CHECKING:
+    from app.leaderboard.uncertainty import Cell
 from sqlalchemy.orm import Session
 
 from app.models import Benchmark, Model, ReferenceResult, ScoreAggregate, Submission
 from app.scoring.accuracy import difference, mean_over
 from app.scoring.categories import ALL_CATEGORIES, CATEGORIES_BY_AXIS
+from app.scoring.runs import current_run
 
 # The RealUnify paper judged UEG with Gemini 2.5 Pro (arXiv:2509.24897v2).
 REFERENCE_JUDGE = "Gemini 2.5 Pro"
@@ -49,6 +54,15 @@ class LeaderboardRow:
     # The judge model behind the UEG scores, and the share of UEG items it failed to judge.
     judge: str | None = None
     judge_error_rate: float | None = None
+    # Filled by app.leaderboard.uncertainty: percent values with 95 % intervals, keyed by
+    # category, "UEG", "GEU" and "total".
+    cells: dict[str, Cell] = field(default_factory=dict)
+    gains: dict[str, Cell] = field(default_factory=dict)
+    to_pipeline: dict[str, Cell] = field(default_factory=dict)
+    to_specialist: dict[str, Cell] = field(default_factory=dict)
+    pipeline_names: dict[str, str] = field(default_factory=dict)
+    specialist_names: dict[str, str] = field(default_factory=dict)
+    rank: int | None = None
 
     def value(self, key: str) -> float | None:
         if key == "total":
@@ -62,11 +76,16 @@ class LeaderboardRow:
 
 
 def build_rows(
-    session: Session, benchmark: Benchmark | None, *, include_reference: bool = True
+    session: Session,
+    benchmark: Benchmark | None,
+    *,
+    include_reference: bool = True,
+    run_id: int | None = None,
 ) -> list[LeaderboardRow]:
+    """Build the rows from the scores of ``run_id`` (default: the current scoring run)."""
     rows: list[LeaderboardRow] = []
     if benchmark is not None:
-        rows += _submission_rows(session, benchmark)
+        rows += _submission_rows(session, benchmark, run_id or current_run(session).id)
     if include_reference:
         rows += _reference_rows(session)
     for row in rows:
@@ -89,12 +108,22 @@ def sort_rows(rows: list[LeaderboardRow], key: str = "total", descending: bool =
     rows.sort(key=lambda row: (value_of(row) is None, sign * (value_of(row) or 0.0)))
 
 
-def _submission_rows(session: Session, benchmark: Benchmark) -> list[LeaderboardRow]:
-    # The latest scored submission of each model, axis and protocol counts.
+def _submission_rows(session: Session, benchmark: Benchmark, run_id: int) -> list[LeaderboardRow]:
+    # The latest scored submission of each model, axis and protocol counts, among those with
+    # scores in this run.
+    in_run = (
+        select(ScoreAggregate.submission_id)
+        .where(ScoreAggregate.scoring_run_id == run_id, ScoreAggregate.level == "axis")
+        .scalar_subquery()
+    )
     latest: dict[tuple[int, str, str], Submission] = {}
     for submission in session.scalars(
         select(Submission)
-        .where(Submission.benchmark_id == benchmark.id, Submission.status == "scored")
+        .where(
+            Submission.benchmark_id == benchmark.id,
+            Submission.status == "scored",
+            Submission.id.in_(in_run),
+        )
         .order_by(Submission.finished_at)
     ):
         latest[(submission.model_id, submission.axis, submission.protocol)] = submission
@@ -105,7 +134,9 @@ def _submission_rows(session: Session, benchmark: Benchmark) -> list[Leaderboard
     aggregates: dict[uuid.UUID, list[ScoreAggregate]] = {}
     for aggregate in session.scalars(
         select(ScoreAggregate).where(
-            ScoreAggregate.submission_id.in_(submission_ids), ScoreAggregate.level == "category"
+            ScoreAggregate.submission_id.in_(submission_ids),
+            ScoreAggregate.level == "category",
+            ScoreAggregate.scoring_run_id == run_id,
         )
     ):
         aggregates.setdefault(aggregate.submission_id, []).append(aggregate)

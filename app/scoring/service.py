@@ -19,6 +19,7 @@ from app.models import BenchmarkItem, ItemVerdict, Prediction, ScoreAggregate, S
 from app.scoring.accuracy import ItemOutcome, Ratio, mean_over, summarize
 from app.scoring.categories import CATEGORIES_BY_AXIS
 from app.scoring.choice import extract_choice, parse_options
+from app.scoring.runs import current_run
 from app.scoring.ueg import UegVerdict, judge_items
 
 # Bump when a change to scoring can change a verdict, so old and new scores can be distinguished.
@@ -45,8 +46,12 @@ def judge_choice(item: BenchmarkItem, fields: dict[str, object] | None) -> Verdi
 
 
 def score_submission(
-    session: Session, submission_id: uuid.UUID, settings: Settings | None = None
+    session: Session,
+    submission_id: uuid.UUID,
+    settings: Settings | None = None,
+    run_id: int | None = None,
 ) -> Submission:
+    """Score into ``run_id`` (default: the current run), replacing that run's earlier rows."""
     submission = session.get(Submission, submission_id)
     if submission is None:
         raise NotFound(f"submission {submission_id} not found")
@@ -81,14 +86,28 @@ def score_submission(
         submission.judge_prompt_version = PROMPT_VERSION
         submission.judge_error_count = sum(verdict.judge_error for verdict in ueg_verdicts)
 
-    session.execute(delete(ItemVerdict).where(ItemVerdict.submission_id == submission.id))
-    session.execute(delete(ScoreAggregate).where(ScoreAggregate.submission_id == submission.id))
+    run = run_id if run_id is not None else current_run(session).id
+    for row in rows:
+        row.scoring_run_id = run
+    session.execute(
+        delete(ItemVerdict).where(
+            ItemVerdict.submission_id == submission.id, ItemVerdict.scoring_run_id == run
+        )
+    )
+    session.execute(
+        delete(ScoreAggregate).where(
+            ScoreAggregate.submission_id == submission.id, ScoreAggregate.scoring_run_id == run
+        )
+    )
     session.add_all(rows)
     outcomes = [
         ItemOutcome(item.task_type, item.subtask, row.correct, row.judge_error)
         for item, row in zip(items, rows, strict=True)
     ]
-    session.add_all(_aggregates(submission, outcomes))
+    aggregates = _aggregates(submission, outcomes)
+    for aggregate in aggregates:
+        aggregate.scoring_run_id = run
+    session.add_all(aggregates)
     session.flush()
     return submission
 

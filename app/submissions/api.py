@@ -11,6 +11,7 @@ from sqlalchemy import select
 from app.config import get_settings
 from app.errors import NotFound
 from app.models import BenchmarkItem, ItemVerdict, Model, ScoreAggregate, Submission, User, iso_utc
+from app.scoring.runs import run_for_submission
 from app.submissions.intake import receive, store
 from app.submissions.queue import enqueue_scoring
 from app.submissions.service import (
@@ -140,8 +141,12 @@ def submission_body(
     session: SessionDep, submission: Submission, viewer: User | None
 ) -> dict[str, Any]:
     model = session.get(Model, submission.model_id)
+    run_id = run_for_submission(session, submission.id)
     aggregates = session.scalars(
-        select(ScoreAggregate).where(ScoreAggregate.submission_id == submission.id)
+        select(ScoreAggregate).where(
+            ScoreAggregate.submission_id == submission.id,
+            ScoreAggregate.scoring_run_id == run_id,
+        )
     ).all()
     categories = {row.key: _score(row) for row in aggregates if row.level == "category"}
     subtasks = {row.key: _score(row) for row in aggregates if row.level == "subtask"}
@@ -157,6 +162,7 @@ def submission_body(
         "missing_items": submission.missing_count,
         "matched_by": submission.matched_by,
         "scorer_version": submission.scorer_version,
+        "scoring_run": run_id,
         "judge": None
         if submission.axis == "GEU"
         else {
@@ -181,7 +187,10 @@ def item_outcomes(session: SessionDep, submission: Submission) -> list[dict[str,
     rows = session.execute(
         select(ItemVerdict, BenchmarkItem)
         .join(BenchmarkItem, BenchmarkItem.id == ItemVerdict.item_id)
-        .where(ItemVerdict.submission_id == submission.id)
+        .where(
+            ItemVerdict.submission_id == submission.id,
+            ItemVerdict.scoring_run_id == run_for_submission(session, submission.id),
+        )
         .order_by(BenchmarkItem.position)
     ).all()
     return [

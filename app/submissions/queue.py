@@ -21,3 +21,15 @@ def enqueue_scoring(submission_id: uuid.UUID) -> bool:
         return False
     log.info("submission.queued", submission_id=str(submission_id))
     return True
+
+
+def enqueue_rescore(submission_id: uuid.UUID, run_id: int) -> bool:
+    from workers.celery_app import celery_app
+    from workers.tasks import RESCORE_SUBMISSION
+
+    try:
+        celery_app.send_task(RESCORE_SUBMISSION, args=[str(submission_id), run_id])
+    except Exception as error:  # kombu raises several types for an unreachable broker
+        log.error("rescore.enqueue_failed", submission_id=str(submission_id), error=str(error))
+        return False
+    return True

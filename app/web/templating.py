@@ -39,11 +39,18 @@ def _with_code(text: str | None) -> Markup:
 
 def _judge_label(model: str | None) -> str:
     if model == DEMO_JUDGE_MODEL:
-        return "demo judge (reads shapes from pixels)"
+        return "demo judge"
     return model or "–"
 
 
+def _p_value(value: float | None) -> str:
+    if value is None:
+        return "–"
+    return "< 0.001" if value < 0.001 else f"{value:.3f}"
+
+
 templates.env.filters["percent"] = _percent
+templates.env.filters["p_value"] = _p_value
 templates.env.filters["with_code"] = _with_code
 templates.env.filters["judge_label"] = _judge_label
 templates.env.filters["signed"] = _signed
@@ -51,9 +58,25 @@ templates.env.filters["when"] = _when
 templates.env.globals["category_labels"] = CATEGORY_LABELS
 
 
+class _LazyCsrfToken:
+    """The form token, created in the session only when a page prints it.
+
+    Pages without forms then set no cookie, so anonymous pages can be cached.
+    """
+
+    def __init__(self, request: Request) -> None:
+        self._request = request
+
+    def __str__(self) -> str:
+        return csrf_token(self._request)
+
+    def __html__(self) -> str:
+        return str(escape(str(self)))
+
+
 def render(
     request: Request, name: str, context: dict[str, Any], status_code: int = 200
 ) -> Response:
     context.setdefault("user", None)
-    context["csrf_token"] = csrf_token(request)
+    context["csrf_token"] = _LazyCsrfToken(request)
     return templates.TemplateResponse(request, name, context, status_code=status_code)

@@ -83,8 +83,9 @@ def test_worker_scores_counts_by_hand(live_client: TestClient, auth: dict[str, s
     for task_type, total in expected_total.items():
         assert row["categories"][task_type]["correct"] == expected_correct[task_type]
     expected_geu = sum(expected_correct[t] / expected_total[t] for t in expected_total) / 4 * 100
-    assert row["GEU"] == pytest.approx(expected_geu, abs=0.01)
-    assert row["total"] is None  # no UEG result, so the mean of all ten is undefined
+    assert row["GEU"]["value"] == pytest.approx(expected_geu, abs=0.01)
+    assert row["GEU"]["low"] <= row["GEU"]["value"] <= row["GEU"]["high"]
+    assert row["total"]["value"] is None  # no UEG result, so the mean of all ten is undefined
 
 
 def test_worker_scores_twice_without_duplicates(
