@@ -13,6 +13,8 @@ COPY static ./static
 COPY demo ./demo
 # Editable, so the package finds templates, migrations and the demo data beside it.
 RUN pip install -e . && mkdir -p var && chown realunify var
+# The data folder holds uploaded images; web and worker containers share it as a volume.
+VOLUME ["/srv/realunify/var"]
 
 USER realunify
 EXPOSE 8000

@@ -155,6 +155,44 @@ def rescore() -> None:
     typer.echo(f"scoring run {run_id}: queued {sent} of {len(ids)} submissions")
 
 
+@submissions_app.command("rejudge")
+def submissions_rejudge(
+    ids: Annotated[list[str] | None, typer.Argument(help="Submission ids")] = None,
+    judge_errors: Annotated[
+        bool, typer.Option("--judge-errors", help="Every submission that has judge errors")
+    ] = False,
+) -> None:
+    """Score submissions again, e.g. after a judge outage; answers in the ledger are reused."""
+    import uuid
+
+    from sqlalchemy import select
+
+    from app.db import session_scope
+    from app.models import Submission
+    from app.submissions.queue import enqueue_scoring
+
+    if not ids and not judge_errors:
+        raise _fail("give submission ids, or --judge-errors for all with judge errors")
+    with session_scope() as session:
+        query = select(Submission).where(Submission.status.in_(("scored", "failed")))
+        if judge_errors:
+            query = query.where(Submission.judge_error_count > 0)
+        if ids:
+            try:
+                keys = [uuid.UUID(value) for value in ids]
+            except ValueError:
+                raise _fail(
+                    "submission ids must be UUIDs, as shown on the submission page"
+                ) from None
+            query = query.where(Submission.id.in_(keys))
+        submissions = list(session.scalars(query))
+        for submission in submissions:
+            submission.status = "queued"
+        chosen = [submission.id for submission in submissions]
+    sent = sum(enqueue_scoring(key) for key in chosen)
+    typer.echo(f"queued {sent} of {len(chosen)} submissions for scoring")
+
+
 @submissions_app.command("requeue")
 def submissions_requeue() -> None:
     """Send every queued submission to the workers again, e.g. after the broker was down."""
@@ -268,7 +306,9 @@ def serve(
     _check_port_free(host, port)
     helpers: list[subprocess.Popen[bytes]] = []
     if with_worker and not settings.judge_base_url:
-        # No judge configured: start the demo judge, which reads shapes from the pixels.
+        # No judge configured: start the demo judge, which reads shapes from the pixels. Another
+        # program on its port would silently become the judge, so that is an error.
+        _check_port_free("127.0.0.1", settings.judge_port, "REALUNIFY_JUDGE_PORT")
         command = [sys.executable, "-m", "app.judging.standin", "--host", "127.0.0.1"]
         command += ["--port", str(settings.judge_port)]
         helpers.append(subprocess.Popen(command))  # noqa: S603
@@ -285,14 +325,15 @@ def serve(
             process.wait(timeout=30)
 
 
-def _check_port_free(host: str, port: int) -> None:
+def _check_port_free(host: str, port: int, setting: str = "--port") -> None:
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
         try:
             probe.bind((host, port))
         except OSError as error:
+            hint = "make run PORT=8080, or --port" if setting == "--port" else f"set {setting}"
             raise _fail(
                 f"cannot listen on {host}:{port} ({error.strerror}); stop the program using it or "
-                "choose another port (make run PORT=8080, or --port)"
+                f"choose another port ({hint})"
             ) from None
 
 

@@ -54,6 +54,7 @@ def create_app() -> FastAPI:
         BodySizeLimit,
         max_bytes=settings.max_archive_bytes + settings.max_upload_bytes + 1024 * 1024,
         path_prefixes=["/api/v1/submissions", "/submit"],
+        idle_timeout_seconds=settings.upload_idle_timeout_seconds,
     )
     app.mount("/static", StaticFiles(directory=PROJECT_ROOT / "static"), name="static")
     for router in (

@@ -173,7 +173,7 @@ def submission_body(
             if submission.item_count
             else None,
         },
-        "missing_images": submission.missing_image_count,
+        "missing_image_count": submission.missing_image_count,
         "created_at": iso_utc(submission.created_at),
         "finished_at": iso_utc(submission.finished_at),
         "scores": categories,

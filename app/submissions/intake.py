@@ -138,7 +138,8 @@ async def _save(upload: UploadFile, path: Path, max_bytes: int) -> None:
             if size > max_bytes:
                 raise PayloadTooLarge(
                     f"images: {upload.filename} is over the {format_bytes(max_bytes)} limit "
-                    "(REALUNIFY_MAX_ARCHIVE_BYTES); split the submission or shrink the images",
+                    "(REALUNIFY_MAX_ARCHIVE_BYTES); save the images at a smaller size, or ask the "
+                    "operator to raise the limit",
                     field="images",
                 )
             target.write(chunk)
@@ -181,7 +182,7 @@ def attach_images(upload: ValidatedUpload, staged: StagedImages) -> None:
         reference = fields.get("generated_image")
         image = staged.find(reference) if isinstance(reference, str) and reference else None
         if image is None:
-            missing.append(repr(reference) if reference else "(none given)")
+            missing.append(reference if isinstance(reference, str) and reference else "(none)")
             continue
         used.add(image.name)
         fields["image_sha256"] = image.sha256
@@ -206,7 +207,7 @@ def attach_images(upload: ValidatedUpload, staged: StagedImages) -> None:
     if unused:
         report.warnings.append(
             Problem(
-                f"{len(unused)} uploaded images are named by no item and are ignored: "
+                f"{len(unused)} uploaded image(s) named by no item are ignored: "
                 f"{', '.join(unused[:10])}",
                 field="images",
             )

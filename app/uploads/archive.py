@@ -76,8 +76,9 @@ def stage_zip(
     if archive_size > limits.max_archive_bytes:
         raise UploadProblem(
             f"{original_name} is {format_size(archive_size)}, over the "
-            f"{format_size(limits.max_archive_bytes)} limit ({_LIMIT_ARCHIVE}); split the "
-            "images into several submissions or compress them",
+            f"{format_size(limits.max_archive_bytes)} limit ({_LIMIT_ARCHIVE}); save the "
+            "images in a compressed format (PNG or WebP) or at a smaller size, or ask the operator "
+            "to raise the limit",
             limit=_LIMIT_ARCHIVE,
             status_code=413,
         )
@@ -151,8 +152,8 @@ def _stage_entries(
         subject = f"the archive {archive_name} unpacks" if archive_name else "the files add up"
         raise UploadProblem(
             f"{subject} to {format_size(total)}, over the "
-            f"{format_size(limits.max_unpacked_bytes)} limit ({_LIMIT_UNPACKED}); split the "
-            "images into several submissions or compress them",
+            f"{format_size(limits.max_unpacked_bytes)} limit ({_LIMIT_UNPACKED}); save the "
+            "images at a smaller size, or ask the operator to raise the limit",
             limit=_LIMIT_UNPACKED,
             status_code=413,
         )
@@ -278,7 +279,8 @@ def _check_member_count(archive_name: str, count: int, limits: UploadLimits) -> 
     if count > limits.max_members:
         raise UploadProblem(
             f"{archive_name} has {count} entries, over the {limits.max_members} entry limit "
-            f"({_LIMIT_MEMBERS}); split the images into several submissions",
+            f"({_LIMIT_MEMBERS}); leave out files that no item names, or ask the operator to "
+            "raise the limit",
             limit=_LIMIT_MEMBERS,
             status_code=413,
         )

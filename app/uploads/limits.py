@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Sequence
 
@@ -21,6 +22,13 @@ class BodyTooLarge(HTTPException):
         super().__init__(status_code=413, detail=detail)
 
 
+class BodyStalled(HTTPException):
+    """Raised from ``receive`` when the client sends no body bytes for too long."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(status_code=408, detail=detail)
+
+
 class BodySizeLimit:
     """Respond with 413 to request bodies over ``max_bytes`` on paths that start with a prefix.
 
@@ -30,10 +38,18 @@ class BodySizeLimit:
     by the 413 response, unless its response had already started.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int, path_prefixes: Sequence[str]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        path_prefixes: Sequence[str],
+        idle_timeout_seconds: float | None = None,
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.path_prefixes = tuple(path_prefixes)
+        # A client that stops sending mid-body would otherwise hold the connection forever.
+        self.idle_timeout_seconds = idle_timeout_seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not str(scope["path"]).startswith(self.path_prefixes):
@@ -52,7 +68,13 @@ class BodySizeLimit:
             nonlocal received, exceeded
             if exceeded:
                 raise BodyTooLarge(self._detail("the request body"))
-            message = await receive()
+            try:
+                message = await asyncio.wait_for(receive(), self.idle_timeout_seconds)
+            except TimeoutError:
+                raise BodyStalled(
+                    f"the upload stalled: no data for {self.idle_timeout_seconds:g} seconds; "
+                    "check the connection and send the request again"
+                ) from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:

@@ -75,8 +75,8 @@ def test_zip_upload_is_accepted(client: TestClient, auth: dict[str, str]) -> Non
 
     assert response.status_code == 202, response.text
     report = response.json()["report"]
-    assert report["missing_images"] == ["'ueg_partial_direct/missing_0009.png'"]
-    assert response.json()["missing_images"] == 1
+    assert report["missing_images"] == ["ueg_partial_direct/missing_0009.png"]
+    assert response.json()["missing_image_count"] == 1
 
 
 def test_separate_image_files_are_accepted(client: TestClient, auth: dict[str, str]) -> None:

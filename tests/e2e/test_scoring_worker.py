@@ -161,3 +161,52 @@ def test_items_page_is_for_submitter_only(live_client: TestClient, auth: dict[st
     assert first["correct"] is False
     assert first["reason"] == "no choice found"
     assert theirs.status_code == 404
+
+
+def test_rescore_command_builds_new_version(live_client: TestClient, auth: dict[str, str]) -> None:
+    import os
+    import subprocess
+    import sys
+
+    response = live_client.post(
+        "/api/v1/submissions",
+        headers=auth,
+        data={"model_name": "Rescored Model", "model_kind": "unified", "protocol": "direct"},
+        files={
+            "predictions": ("GEU_direct.json", as_json(answered("GEU_direct", {0: "A", 1: "B"})))
+        },
+    )
+    first = wait_for_status(live_client, response.json()["id"])
+    before = live_client.get("/api/v1/versions").json()
+
+    result = subprocess.run(
+        [sys.executable, "-m", "app.cli", "rescore"],
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),
+        check=True,
+    )
+    run_id = int(result.stdout.split()[2].rstrip(":"))
+    deadline = time.monotonic() + 60
+    while True:
+        versions = {v["id"]: v for v in live_client.get("/api/v1/versions").json()}
+        if versions[run_id]["is_current"]:
+            break
+        assert time.monotonic() < deadline, versions
+        time.sleep(0.2)
+
+    assert run_id not in {v["id"] for v in before}
+    board = live_client.get("/api/v1/leaderboard", params={"source": "submissions"}).json()
+    old = live_client.get(
+        "/api/v1/leaderboard", params={"source": "submissions", "version": before[0]["id"]}
+    ).json()
+    assert board["scoring_run"]["id"] == run_id
+    assert old["scoring_run"]["is_current"] is False
+    row = next(r for r in board["rows"] if r["model"] == "Rescored Model")
+    old_row = next(r for r in old["rows"] if r["model"] == "Rescored Model")
+    assert row["GEU"] == old_row["GEU"]
+    assert old_row["current_rank"] == row["rank"]
+    assert (
+        live_client.get(f"/api/v1/submissions/{response.json()['id']}").json()["scores"]
+        == first["scores"]
+    )

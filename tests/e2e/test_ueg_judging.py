@@ -117,7 +117,7 @@ def test_partial_model_scores_as_its_scenes(
         assert body["scores"][category]["accuracy"] == pytest.approx(accuracy), category
         assert body["scores"][category]["judge_errors"] == 0
     assert body["judge"]["model"] == "demo-shape-judge"
-    assert body["missing_images"] == 1
+    assert body["missing_image_count"] == 1
 
 
 def test_faulty_judge_never_scores_wrongly(

@@ -166,3 +166,37 @@ def test_limit_on_uvicorn_server(server_url: str) -> None:
     assert streamed.status_code == 413
     assert "upload limit" in streamed.json()["detail"]
     assert fine.json() == {"received": 10}
+
+
+def test_stalled_body_gets_408() -> None:
+    app = BodySizeLimit(
+        starlette_app(Calls()), max_bytes=1000, path_prefixes=["/api/"], idle_timeout_seconds=0.2
+    )
+    messages: list[dict[str, object]] = []
+    first = True
+
+    async def receive() -> dict[str, object]:
+        nonlocal first
+        if first:
+            first = False
+            return {"type": "http.request", "body": b"abc", "more_body": True}
+        await asyncio.sleep(30)  # the client sends nothing more
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, object]) -> None:
+        messages.append(message)
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/api/upload",
+        "headers": [],
+        "query_string": b"",
+    }
+    started = time.monotonic()
+    asyncio.run(app(scope, receive, send))  # type: ignore[arg-type]
+
+    assert time.monotonic() - started < 5
+    assert messages[0]["type"] == "http.response.start"
+    assert messages[0]["status"] == 408
+    assert b"stalled" in b"".join(m.get("body", b"") for m in messages)  # type: ignore[misc]
