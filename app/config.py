@@ -57,7 +57,16 @@ class Settings(BaseSettings):
     # Requests per second over all concurrent calls; 0 means no limit.
     judge_requests_per_second: float = Field(default=0.0, ge=0)
     judge_max_attempts: int = Field(default=5, gt=0)
+
+    # Registered model endpoints: hosts or CIDR networks the workers may call although they are
+    # private or loopback addresses, comma-separated (e.g. "127.0.0.1/32,models.internal").
+    outbound_allowlist: str = ""
+    # How long a worker's claim on a model run lasts without renewal; a dead worker's run is
+    # resumed by another worker after this.
+    model_run_lease_seconds: float = Field(default=60.0, gt=0)
     max_report_errors: int = Field(default=200, gt=0)
+    # The leaderboard checks for new scores at most this often per process; 0 checks every time.
+    leaderboard_cache_seconds: float = Field(default=1.0, ge=0)
     session_max_age_seconds: int = Field(default=14 * 24 * 3600, gt=0)
     task_max_retries: int = Field(default=5, ge=0)
 

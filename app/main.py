@@ -19,6 +19,8 @@ from app.errors import DomainError
 from app.leaderboard import api as leaderboard_api
 from app.leaderboard import pages as leaderboard_pages
 from app.logs import configure_logging, get_logger
+from app.modelrun import api as modelrun_api
+from app.modelrun import pages as modelrun_pages
 from app.submissions import api as submission_api
 from app.submissions import pages as submission_pages
 from app.uploads.limits import BodySizeLimit
@@ -59,6 +61,8 @@ def create_app() -> FastAPI:
     app.mount("/static", StaticFiles(directory=PROJECT_ROOT / "static"), name="static")
     for router in (
         submission_api.router,
+        modelrun_api.router,
+        modelrun_pages.router,
         leaderboard_api.router,
         account_routes.api_router,
         account_routes.router,

@@ -149,6 +149,86 @@ class Model(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
 
 
+class ModelEndpoint(Base):
+    """A model's HTTP endpoints that the workers call to run the benchmark.
+
+    API keys are stored encrypted (see app.outbound.secrets) and never shown back.
+    """
+
+    __tablename__ = "model_endpoints"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"))
+    chat_base_url: Mapped[str] = mapped_column(Text)
+    chat_model: Mapped[str] = mapped_column(String(200))
+    chat_api_key: Mapped[str | None] = mapped_column(Text)
+    # The images endpoint serves generations and, when supports_edit, edits.
+    images_base_url: Mapped[str | None] = mapped_column(Text)
+    images_model: Mapped[str | None] = mapped_column(String(200))
+    images_api_key: Mapped[str | None] = mapped_column(Text)
+    supports_edit: Mapped[bool] = mapped_column(Boolean, default=False)
+    concurrency: Mapped[int] = mapped_column(Integer, default=4)
+    requests_per_minute: Mapped[float] = mapped_column(Float, default=0.0)
+    timeout_seconds: Mapped[float] = mapped_column(Float, default=120.0)
+    max_items: Mapped[int | None] = mapped_column(Integer)
+    last_check_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_check_problems: Mapped[list[str] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+
+
+RUN_STATUSES = ("queued", "running", "completed", "failed", "cancelled")
+
+
+class ModelRun(Base):
+    """One run of the benchmark flows against a registered endpoint."""
+
+    __tablename__ = "model_runs"
+    __table_args__ = (CheckConstraint(_in("status", RUN_STATUSES), name="status"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    endpoint_id: Mapped[int] = mapped_column(ForeignKey("model_endpoints.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    benchmark_id: Mapped[int] = mapped_column(ForeignKey("benchmarks.id", ondelete="CASCADE"))
+    # Benchmark files to run, e.g. ["UEG_direct", "GEU_step"].
+    flows: Mapped[list[str]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(10), default="queued")
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The worker executing the run holds a lease and renews it after each item, so a second
+    # delivery of the task waits instead of calling the endpoints twice.
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    items_total: Mapped[int] = mapped_column(Integer, default=0)
+    items_done: Mapped[int] = mapped_column(Integer, default=0)
+    items_failed: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ModelCall(Base):
+    """The ledger of a run: one row per item and step, updated when the step is retried."""
+
+    __tablename__ = "model_calls"
+    __table_args__ = (UniqueConstraint("run_id", "item_id", "step"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("model_runs.id", ondelete="CASCADE"))
+    item_id: Mapped[int] = mapped_column(ForeignKey("benchmark_items.id", ondelete="CASCADE"))
+    # "rewrite", "generate", "edit" or "answer".
+    step: Mapped[str] = mapped_column(String(10))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    ok: Mapped[bool] = mapped_column(Boolean, default=False)
+    output_text: Mapped[str | None] = mapped_column(Text)
+    output_image_sha256: Mapped[str | None] = mapped_column(String(64))
+    output_media_type: Mapped[str | None] = mapped_column(String(20))
+    error: Mapped[str | None] = mapped_column(Text)
+    latency_ms: Mapped[int | None] = mapped_column(Integer)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+
+
 class ReferenceResult(Base):
     """A per-category accuracy reported by a publication, in percent."""
 
@@ -197,6 +277,10 @@ class Submission(Base):
     judge_prompt_version: Mapped[str | None] = mapped_column(String(40))
     judge_error_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     missing_image_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Set when the service produced the predictions by calling a registered endpoint.
+    model_run_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("model_runs.id", ondelete="SET NULL")
+    )
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -52,11 +52,17 @@ os.environ.update(
         "REALUNIFY_TASK_QUEUE": f"realunify-test-{RUN_ID}",
         "REALUNIFY_SECRET_KEY": secrets.token_hex(32),
         "REALUNIFY_DATA_DIR": str(DATA_DIR),
+        # Tests read the leaderboard right after scoring, so it must not keep an old state.
+        "REALUNIFY_LEADERBOARD_CACHE_SECONDS": "0",
         # The stand-in judge of the tests; short timeouts and two attempts make faults visible.
         "REALUNIFY_JUDGE_BASE_URL": f"http://127.0.0.1:{JUDGE_PORT}/v1",
         "REALUNIFY_JUDGE_TIMEOUT_SECONDS": "2",
         "REALUNIFY_JUDGE_MAX_ATTEMPTS": "2",
         "REALUNIFY_JUDGE_CONCURRENCY": "8",
+        # The stand-in model servers of the tests listen on 127.0.0.1.
+        "REALUNIFY_OUTBOUND_ALLOWLIST": "127.0.0.1/32",
+        # A killed worker's model run is resumed after this lease ends.
+        "REALUNIFY_MODEL_RUN_LEASE_SECONDS": "3",
     }
 )
 
@@ -73,6 +79,9 @@ USER_TABLES = (
     "score_aggregates",
     "predictions",
     "submissions",
+    "model_calls",
+    "model_runs",
+    "model_endpoints",
     "api_tokens",
     "users",
 )

@@ -7,11 +7,13 @@ import uuid
 from typing import Any
 
 from celery import Task
+from celery.signals import worker_ready
+from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
 from app.db import session_scope
 from app.logs import get_logger
-from app.models import Submission, utc_now
+from app.models import ModelRun, Submission, utc_now
 from app.scoring.runs import finish_if_complete, running_runs
 from app.scoring.service import score_submission
 from workers.celery_app import celery_app
@@ -20,6 +22,7 @@ log = get_logger(__name__)
 
 SCORE_SUBMISSION = "realunify.submissions.score"
 RESCORE_SUBMISSION = "realunify.submissions.rescore"
+EXECUTE_MODEL_RUN = "realunify.modelruns.execute"
 
 
 @celery_app.task(  # type: ignore[untyped-decorator]
@@ -106,3 +109,54 @@ def rescore_submission_task(self: Task[Any, Any], submission_id: str, run_id: in
         log.warning("rescore.retry", submission_id=submission_id, run_id=run_id, error=str(error))
         raise self.retry(exc=error) from None
     log.info("submission.rescored", submission_id=submission_id, scoring_run_id=run_id)
+
+
+@celery_app.task(  # type: ignore[untyped-decorator]
+    name=EXECUTE_MODEL_RUN,
+    bind=True,
+    max_retries=5,
+    retry_backoff=2,
+    retry_backoff_max=120,
+    retry_jitter=True,
+)
+def execute_model_run_task(self: Task[Any, Any], run_id: str) -> None:
+    """Run or resume a model run; finished steps are read from its ledger, not called again."""
+    from app.config import get_settings
+    from app.modelrun.runner import RunBusy, execute_run
+
+    key = uuid.UUID(run_id)
+    try:
+        status = execute_run(key, get_settings())
+    except RunBusy as busy:
+        # Another worker executes the run, or one that died still holds the lease: try again
+        # when the lease ends. The retries do not count against max_retries.
+        log.info("model_run.busy", run_id=run_id, seconds=round(busy.seconds))
+        raise self.retry(countdown=busy.seconds + 1, max_retries=None) from None
+    except OperationalError as error:
+        log.warning("model_run.retry", run_id=run_id, error=str(error))
+        raise self.retry(exc=error) from None
+    except Exception as error:
+        log.exception("model_run.failed", run_id=run_id)
+        with session_scope() as session:
+            run = session.get(ModelRun, key)
+            if run is not None:
+                run.status = "failed"
+                run.error = f"internal error ({type(error).__name__}); failed items can be retried"
+                run.finished_at = utc_now()
+        return
+    log.info("model_run.task_done", run_id=run_id, status=status)
+
+
+@worker_ready.connect  # type: ignore[untyped-decorator]
+def _resume_unfinished(**_kwargs: object) -> None:
+    """Resume work that a stopped worker left behind: model runs and submissions in progress."""
+    from app.modelrun.runner import unfinished_runs
+
+    for run_id in unfinished_runs():
+        celery_app.send_task(EXECUTE_MODEL_RUN, args=[str(run_id)])
+        log.info("model_run.resumed", run_id=str(run_id))
+    with session_scope() as session:
+        stuck = list(session.scalars(select(Submission.id).where(Submission.status == "running")))
+    for submission_id in stuck:
+        celery_app.send_task(SCORE_SUBMISSION, args=[str(submission_id)])
+        log.info("submission.resumed", submission_id=str(submission_id))

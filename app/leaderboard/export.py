@@ -35,6 +35,7 @@ def row_record(row: LeaderboardRow, position: int) -> dict[str, Any]:
         "link": row.link,
         "protocol": row.protocol,
         "source": "reference" if row.is_reference else "submission",
+        "run_by_service": row.run_by_service,
         "reported_by": row.source,
         "judge": row.judge,
         "judge_error_rate": None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 
@@ -16,6 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.benchmarks.service import get_current_benchmark
+from app.config import get_settings
 from app.errors import InvalidInput, NotFound
 from app.leaderboard.service import SORT_KEYS, LeaderboardRow, build_rows, sort_rows
 from app.leaderboard.uncertainty import Cell, add_reference_gaps, add_uncertainty
@@ -186,21 +188,44 @@ def _rows(session: Session, benchmark: Benchmark | None, run_id: int) -> list[Le
     return [replace(row) for row in rows]
 
 
+_fingerprint_memo: tuple[float, tuple[object, ...]] | None = None
+
+
 def board_fingerprint(session: Session) -> tuple[object, ...]:
-    """Values that change whenever the leaderboard's content can change."""
-    scored = session.execute(
-        select(func.count(), func.max(Submission.finished_at)).where(Submission.status == "scored")
-    ).one()
-    references = session.scalar(select(func.count()).select_from(ReferenceResult))
-    runs = session.execute(select(func.max(ScoringRun.id), func.max(ScoringRun.completed_at))).one()
-    benchmark = session.execute(
-        select(func.max(Benchmark.id), func.max(Benchmark.loaded_at)).where(
-            Benchmark.is_current.is_(True)
+    """Values that change whenever the leaderboard's content can change.
+
+    It validates the caches on every page view, so it is one query, and its result is kept for
+    ``leaderboard_cache_seconds``: a new score can take that long to show in each process.
+    """
+    global _fingerprint_memo
+    keep = get_settings().leaderboard_cache_seconds
+    now = time.monotonic()
+    memo = _fingerprint_memo
+    if keep > 0 and memo is not None and now - memo[0] < keep:
+        return memo[1]
+    fingerprint = _query_fingerprint(session)
+    _fingerprint_memo = (now, fingerprint)
+    return fingerprint
+
+
+def _query_fingerprint(session: Session) -> tuple[object, ...]:
+    scored = Submission.status == "scored"
+    current = Benchmark.is_current.is_(True)
+    row = session.execute(
+        select(
+            select(func.count()).where(scored).scalar_subquery(),
+            select(func.max(Submission.finished_at)).where(scored).scalar_subquery(),
+            select(func.count()).select_from(ReferenceResult).scalar_subquery(),
+            select(func.max(ScoringRun.id)).scalar_subquery(),
+            select(func.max(ScoringRun.completed_at)).scalar_subquery(),
+            select(func.max(Benchmark.id)).where(current).scalar_subquery(),
+            select(func.max(Benchmark.loaded_at)).where(current).scalar_subquery(),
+            # Model names, kinds and links show on the page and change without a new score.
+            select(func.count()).select_from(Model).scalar_subquery(),
+            select(func.max(Model.created_at)).scalar_subquery(),
         )
     ).one()
-    # Model names, kinds and links show on the page and change without a new score.
-    models = session.execute(select(func.count(), func.max(Model.created_at))).one()
-    return (*scored, references, *runs, *benchmark, *models)
+    return tuple(row)
 
 
 def _filter(rows: list[LeaderboardRow], query: BoardQuery) -> list[LeaderboardRow]:

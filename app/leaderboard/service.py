@@ -63,6 +63,8 @@ class LeaderboardRow:
     pipeline_names: dict[str, str] = field(default_factory=dict)
     specialist_names: dict[str, str] = field(default_factory=dict)
     rank: int | None = None
+    # True when the service produced the predictions by calling the model's endpoints.
+    run_by_service: bool = False
 
     def value(self, key: str) -> float | None:
         if key == "total":
@@ -155,6 +157,7 @@ def _submission_rows(session: Session, benchmark: Benchmark, run_id: int) -> lis
             )
             rows[(model_id, protocol)] = row
         row.submissions[axis] = submission.id
+        row.run_by_service = row.run_by_service or submission.model_run_id is not None
         if axis == "UEG":
             row.judge = submission.judge_model
             if submission.item_count:

@@ -174,6 +174,10 @@ def submission_body(
             else None,
         },
         "missing_image_count": submission.missing_image_count,
+        "run_by_service": submission.model_run_id is not None,
+        "model_run": None
+        if submission.model_run_id is None
+        else f"/runs/{submission.model_run_id}",
         "created_at": iso_utc(submission.created_at),
         "finished_at": iso_utc(submission.finished_at),
         "scores": categories,

@@ -33,3 +33,16 @@ def enqueue_rescore(submission_id: uuid.UUID, run_id: int) -> bool:
         log.error("rescore.enqueue_failed", submission_id=str(submission_id), error=str(error))
         return False
     return True
+
+
+def enqueue_model_run(run_id: uuid.UUID) -> bool:
+    from workers.celery_app import celery_app
+    from workers.tasks import EXECUTE_MODEL_RUN
+
+    try:
+        celery_app.send_task(EXECUTE_MODEL_RUN, args=[str(run_id)])
+    except Exception as error:  # kombu raises several types for an unreachable broker
+        log.error("model_run.enqueue_failed", run_id=str(run_id), error=str(error))
+        return False
+    log.info("model_run.queued", run_id=str(run_id))
+    return True
