@@ -26,25 +26,13 @@ from typing import Any
 
 from PIL import Image, ImageDraw
 
+from app.scoring.categories import GEU_CATEGORIES, UEG_CATEGORIES
+
 BENCHMARK_DIR = "realunify-demo"
 BASELINES_DIR = "baselines"
 ITEMS_PER_CATEGORY = 5
 SEED = 20260301
 
-UEG_CATEGORIES = (
-    "world_knowledge",
-    "commonsense_reasoning",
-    "mathematical_reasoning",
-    "logical_reasoning",
-    "scientific_reasoning",
-    "code_to_image",
-)
-GEU_CATEGORIES = (
-    "mental_reconstruction",
-    "mental_tracking",
-    "attentional_focusing",
-    "cognitive_navigation",
-)
 
 KINDS = ("circle", "square", "triangle")
 COLOURS = ("red", "green", "blue", "yellow", "black")

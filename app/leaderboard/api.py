@@ -60,7 +60,3 @@ def benchmark(session: SessionDep) -> dict[str, Any]:
         "files": current.files,
         "items_per_category": items,
     }
-
-
-def _round(value: float | None) -> float | None:
-    return None if value is None else round(value, 2)

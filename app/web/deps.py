@@ -11,22 +11,15 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from app.accounts.service import user_for_token
-from app.db import get_sessionmaker
+from app.db import session_scope
 from app.errors import Forbidden, Unauthorized
 from app.models import User
 
 
 def get_session() -> Iterator[Session]:
     """Yield a session for one request: committed when the route returns, rolled back on error."""
-    session = get_sessionmaker()()
-    try:
+    with session_scope() as session:
         yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
 
 
 SessionDep = Annotated[Session, Depends(get_session)]

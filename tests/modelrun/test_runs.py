@@ -123,6 +123,9 @@ def test_four_flows_score_like_an_upload(
     ]
     assert run["progress"]["done"] == run["progress"]["total"]
     assert all(h == f"Bearer {API_KEY}" for h in standin_model.model.authorizations if h)
+    worker_log = (PROJECT_ROOT / ".pytest-worker.log").read_text(errors="replace")
+    assert "model_run.completed" in worker_log
+    assert API_KEY not in worker_log
 
     # Upload the same outputs as prediction files: the scores must be equal.
     for submitted in run["submissions"]:
@@ -349,3 +352,63 @@ def test_key_never_shown_or_stored_plain(
             str(row) for row in connection.execute(text("SELECT * FROM model_endpoints"))
         )
     assert API_KEY not in dump
+
+
+def test_key_from_form_never_shown(client: TestClient, db_session: Any, standin_model: Any) -> None:
+    from tests.api.test_accounts import csrf_of, sign_up
+
+    sign_up(client, "form-keys@example.org")
+    page = client.get("/endpoints").text
+    response = client.post(
+        "/endpoints",
+        data={
+            "csrf": csrf_of(page),
+            "model_name": "Form Endpoint Model",
+            "model_kind": "unified",
+            "chat_base_url": standin_model.base_url,
+            "chat_model": standin_model.model.model,
+            "chat_api_key": API_KEY,
+            "images_base_url": standin_model.base_url,
+            "images_model": standin_model.model.model,
+            "images_api_key": API_KEY,
+            "supports_edit": "1",
+            "concurrency": "2",
+            "requests_per_minute": "0",
+            "timeout_seconds": "30",
+        },
+    )
+
+    assert response.status_code == 200, response.text
+    assert "/endpoints/" in str(response.url)
+    pages = [response.text, client.get("/endpoints").text, client.get(str(response.url)).text]
+    for shown in pages:
+        assert API_KEY not in shown
+        assert API_KEY[-6:] not in shown
+    assert "API key set" in pages[2]
+    with get_engine().connect() as connection:
+        dump = " ".join(
+            str(row) for row in connection.execute(text("SELECT * FROM model_endpoints"))
+        )
+    assert API_KEY not in dump
+
+
+def test_form_rejects_private_address(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.api.test_accounts import csrf_of, sign_up
+
+    monkeypatch.setattr(get_settings(), "outbound_allowlist", "")
+    sign_up(client, "form-unsafe@example.org")
+    response = client.post(
+        "/endpoints",
+        data={
+            "csrf": csrf_of(client.get("/endpoints").text),
+            "model_name": "Unsafe Form",
+            "model_kind": "unified",
+            "chat_base_url": "http://10.0.0.1/v1",
+            "chat_model": "m",
+            "chat_api_key": API_KEY,
+        },
+    )
+
+    assert response.status_code == 422
+    assert "chat.base_url: host 10.0.0.1" in response.text
+    assert API_KEY not in response.text
