@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Annotated
 
@@ -304,25 +305,61 @@ def serve(
 
     settings = get_settings()
     _check_port_free(host, port)
-    helpers: list[subprocess.Popen[bytes]] = []
+    commands: list[tuple[str, list[str]]] = []
     if with_worker and not settings.judge_base_url:
         # No judge configured: start the demo judge, which reads shapes from the pixels. Another
         # program on its port would silently become the judge, so that is an error.
         _check_port_free("127.0.0.1", settings.judge_port, "REALUNIFY_JUDGE_PORT")
-        command = [sys.executable, "-m", "app.judging.standin", "--host", "127.0.0.1"]
-        command += ["--port", str(settings.judge_port)]
-        helpers.append(subprocess.Popen(command))  # noqa: S603
+        judge = [sys.executable, "-m", "app.judging.standin", "--host", "127.0.0.1"]
+        commands.append(("demo judge", [*judge, "--port", str(settings.judge_port)]))
         typer.echo(f"demo judge on {settings.judge_url}")
     if with_worker:
-        helpers.append(subprocess.Popen(_worker_command(1)))  # noqa: S603
+        commands.append(("worker", _worker_command(1)))
+    supervisor = _Supervisor(commands)
+    supervisor.start()
     typer.secho(f"RealUnify leaderboard on http://{host}:{port}/", fg=typer.colors.GREEN)
     try:
         uvicorn.run("app.main:app", host=host, port=port, log_level="info")
     finally:
-        for process in helpers:
+        supervisor.stop()
+
+
+class _Supervisor:
+    """Keep the helper processes of ``serve`` running: one that exits is logged and restarted."""
+
+    def __init__(self, commands: list[tuple[str, list[str]]]) -> None:
+        self.commands = commands
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._watch, name="supervisor", daemon=True)
+
+    def start(self) -> None:
+        for name, command in self.commands:
+            self.processes[name] = subprocess.Popen(command)  # noqa: S603
+        if self.commands:
+            self.thread.start()
+
+    def _watch(self) -> None:
+        from app.logs import get_logger
+
+        log = get_logger("app.cli")
+        while not self.stopping.wait(2.0):
+            for name, command in self.commands:
+                code = self.processes[name].poll()
+                if code is None or self.stopping.is_set():
+                    continue
+                log.error("helper.exited", helper=name, exit_code=code, action="restarting")
+                self.processes[name] = subprocess.Popen(command)  # noqa: S603
+
+    def stop(self) -> None:
+        self.stopping.set()
+        for process in self.processes.values():
             process.send_signal(signal.SIGTERM)
-        for process in helpers:
-            process.wait(timeout=30)
+        for process in self.processes.values():
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
 
 
 def _check_port_free(host: str, port: int, setting: str = "--port") -> None:

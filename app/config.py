@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import secrets
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -76,6 +78,10 @@ class Settings(BaseSettings):
             self.database_url = f"sqlite:///{self.data_dir / 'realunify.sqlite3'}"
         if not self.broker_url:
             self.broker_url = f"sqla+sqlite:///{self.data_dir / 'broker.sqlite3'}"
+        if self.environment == "development" and self.secret_key == DEVELOPMENT_SECRET:
+            # Sessions and stored API keys need a real secret even in development, so the first
+            # start writes a random one into the data folder and later starts reuse it.
+            self.secret_key = _local_secret(self.data_dir)
         if self.environment == "production" and self.secret_key == DEVELOPMENT_SECRET:
             raise ValueError(
                 "REALUNIFY_SECRET_KEY is the development placeholder; set a random value of at "
@@ -96,6 +102,22 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+
+def _local_secret(data_dir: Path) -> str:
+    path = data_dir / "secret_key"
+    if path.is_file():
+        return path.read_text(encoding="utf-8").strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_hex(32)
+    # Created readable by the owner only, and never overwritten once it exists.
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process of the service created it first
+        return path.read_text(encoding="utf-8").strip()
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(secret)
+    return secret
 
 
 @lru_cache

@@ -10,6 +10,8 @@ from app.config import PROJECT_ROOT
 
 def alembic_config(database_url: str | None = None) -> Config:
     config = Config(str(PROJECT_ROOT / "alembic.ini"))
+    # The service has configured logging already; alembic.ini's format is for the alembic CLI.
+    config.attributes["configure_logger"] = False
     config.set_main_option("script_location", str(PROJECT_ROOT / "migrations"))
     if database_url:
         config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))

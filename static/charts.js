@@ -14,7 +14,7 @@ function drawGainChart() {
     type: "scatter",
     data: {
       datasets: [
-        { label: "models", data: points, backgroundColor: "#2456a6", pointRadius: 5 },
+        { label: "models", data: points, backgroundColor: "#2456a6", pointRadius: 5, clip: false },
         {
           label: "stepwise = direct",
           type: "line",

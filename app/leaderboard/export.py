@@ -137,4 +137,5 @@ def board_csv(board: Board) -> str:
 
 
 def _round(value: float | None) -> float | None:
-    return None if value is None else round(value, 2)
+    # One decimal, as the page shows, so every export repeats the page's numbers.
+    return None if value is None else round(value, 1)

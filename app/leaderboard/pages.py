@@ -119,6 +119,7 @@ def model_page(request: Request, session: SessionDep, user: WebUser, slug: str) 
             "categories_by_axis": CATEGORIES_BY_AXIS,
             "all_categories": ALL_CATEGORIES,
             "others": others,
+            "is_demo": board.benchmark is not None and board.benchmark.is_demo,
         },
     )
 
@@ -148,6 +149,7 @@ def compare_page(
             "protocol": protocol,
             "comparison": comparison,
             "categories_by_axis": CATEGORIES_BY_AXIS,
+            "is_demo": board.benchmark is not None and board.benchmark.is_demo,
         },
     )
 

@@ -113,6 +113,37 @@ def progress(session: Session, run: ModelRun) -> dict[str, Any]:
     }
 
 
+MAX_LISTED_FAILURES = 50
+
+
+def failures(session: Session, run: ModelRun) -> list[dict[str, Any]]:
+    """The failed steps with their errors, for the run page and the API."""
+    rows = session.execute(
+        select(
+            BenchmarkItem.axis,
+            BenchmarkItem.protocol,
+            BenchmarkItem.item_key,
+            ModelCall.step,
+            ModelCall.error,
+            ModelCall.attempts,
+        )
+        .join(BenchmarkItem, BenchmarkItem.id == ModelCall.item_id)
+        .where(ModelCall.run_id == run.id, ~ModelCall.ok)
+        .order_by(BenchmarkItem.axis, BenchmarkItem.protocol, BenchmarkItem.position)
+        .limit(MAX_LISTED_FAILURES)
+    ).all()
+    return [
+        {
+            "file": _stem(axis, protocol),
+            "item": item_key,
+            "step": step,
+            "error": error,
+            "attempts": attempts,
+        }
+        for axis, protocol, item_key, step, error, attempts in rows
+    ]
+
+
 def _stem(axis: str, protocol: str) -> str:
     for kind in FILE_KINDS:
         if kind.axis == axis and kind.protocol == protocol:
@@ -329,16 +360,23 @@ async def _run_items(
     for item in work:
         queue.put_nowait(item)
     async with ModelClient(chat, images, client_factory=factory) as client:
+        cancelled = False
 
         async def worker() -> None:
-            while not queue.empty():
+            # A cancel stops the workers taking new items; the items in flight finish and are
+            # recorded, so their calls are not lost.
+            nonlocal cancelled
+            while not queue.empty() and not cancelled:
                 item = queue.get_nowait()
                 if await asyncio.to_thread(_cancel_requested, run_id):
-                    raise RunCancelled
+                    cancelled = True
+                    return
                 await asyncio.to_thread(claim, run_id, owner, settings.model_run_lease_seconds)
                 await _run_item(run_id, settings, client, item, folder)
 
         await asyncio.gather(*(worker() for _ in range(max(1, concurrency))))
+    if cancelled:
+        raise RunCancelled
 
 
 def _cancel_requested(run_id: uuid.UUID) -> bool:

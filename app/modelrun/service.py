@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
@@ -65,6 +66,13 @@ def _check_base_url(value: str, field: str, policy: OutboundPolicy) -> str:
     url = value.strip().rstrip("/")
     if not url:
         raise InvalidInput(f"{field}: required, e.g. https://api.example.org/v1", field=field)
+    if "@" in urlsplit(url).netloc:
+        # The message must not repeat the URL, which carries a password.
+        raise InvalidInput(
+            f"{field}: remove the user name and password from the URL; give the API key in its "
+            "own field",
+            field=field,
+        )
     try:
         check_url(url, policy)
     except UnsafeURL as error:
@@ -299,7 +307,7 @@ def prepare_retry(session: Session, run: ModelRun) -> int:
 
 
 def run_body(session: Session, run: ModelRun) -> dict[str, Any]:
-    from app.modelrun.runner import progress
+    from app.modelrun.runner import failures, progress
 
     endpoint = session.get(ModelEndpoint, run.endpoint_id)
     model = session.get(Model, endpoint.model_id) if endpoint else None
@@ -320,6 +328,7 @@ def run_body(session: Session, run: ModelRun) -> dict[str, Any]:
             if reason is not None
         },
         "progress": progress(session, run),
+        "failures": failures(session, run),
         "error": run.error,
         "cancel_requested": run.cancel_requested,
         "created_at": iso_utc(run.created_at),
