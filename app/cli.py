@@ -128,6 +128,22 @@ def users_create(
         typer.echo(secret)
 
 
+@users_app.command("password")
+def users_password(email: str) -> None:
+    """Set the web sign-in password of an account, e.g. one made for scripts."""
+    from app.accounts.service import get_user_by_email, set_password
+    from app.db import session_scope
+    from app.errors import DomainError
+
+    password = typer.prompt("New password", hide_input=True, confirmation_prompt=True)
+    try:
+        with session_scope() as session:
+            set_password(session, get_user_by_email(session, email), password)
+    except DomainError as error:
+        raise _fail(error.message) from None
+    typer.echo(f"password set for {email}")
+
+
 @demo_app.command("seed")
 def demo_seed() -> None:
     """Load the demo benchmark and reference rows, and submit the demo baselines for scoring."""

@@ -53,6 +53,15 @@ def create_user(session: Session, email: str, password: str | None = None) -> Us
     return user
 
 
+def set_password(session: Session, user: User, password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise InvalidInput(
+            f"password: use at least {MIN_PASSWORD_LENGTH} characters", field="password"
+        )
+    user.password_hash = _hasher.hash(password)
+    log.info("user.password_set", user_id=user.id)
+
+
 def authenticate(session: Session, email: str, password: str) -> User:
     failure = Unauthorized("email or password is wrong")
     try:

@@ -138,3 +138,29 @@ def test_cli_creates_user_and_prints_token(committed: None) -> None:
         tokens = session.scalars(select(ApiToken).where(ApiToken.user_id == user.id)).all()
         assert len(tokens) == 1
         assert tokens[0].token_hash != secret
+
+
+def test_cli_sets_password_for_web_sign_in(committed: None) -> None:
+    env = os.environ.copy()
+    subprocess.run(
+        [sys.executable, "-m", "app.cli", "users", "create", "script@example.org", "--token"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "app.cli", "users", "password", "script@example.org"],
+        input="a long enough password\na long enough password\n",
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
+    assert "password set" in result.stdout
+
+    from app.accounts.service import authenticate
+
+    with session_scope() as session:
+        user = authenticate(session, "script@example.org", "a long enough password")
+        assert user.email == "script@example.org"
