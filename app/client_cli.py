@@ -23,7 +23,7 @@ FILE_NAME = re.compile(r"(UEG|GEU)_(direct|step)", re.IGNORECASE)
 
 
 class SubmitError(Exception):
-    """A problem the user can fix; the message says how."""
+    """A problem the user can fix; the message states how."""
 
 
 class _ProgressReader:

@@ -25,7 +25,7 @@ def cell_record(cell: Cell | None) -> dict[str, float | None]:
 
 
 def row_record(row: LeaderboardRow, position: int) -> dict[str, Any]:
-    """The row as the API and exports give it; values in percent with 95 % intervals."""
+    """Describe a row as the API and exports give it: percent values with 95 % intervals."""
     return {
         "position": position,
         "rank": row.rank,
@@ -107,7 +107,7 @@ CSV_SCORES = (*ALL_CATEGORIES, *SUMMARY)
 
 
 def board_csv(board: Board) -> str:
-    """The page's rows as CSV: one column per value and interval bound."""
+    """Write the page's rows as CSV, with one column per value and interval bound."""
     header = ["position", "rank", "model", "model_kind", "protocol", "source", "judge"]
     for key in CSV_SCORES:
         header += [key, f"{key}_low", f"{key}_high"]

@@ -117,7 +117,7 @@ MAX_LISTED_FAILURES = 50
 
 
 def failures(session: Session, run: ModelRun) -> list[dict[str, Any]]:
-    """The failed steps with their errors, for the run page and the API."""
+    """List the failed steps with their errors, for the run page and the API."""
     rows = session.execute(
         select(
             BenchmarkItem.axis,

@@ -166,7 +166,7 @@ async def _result_file(
     if staged is not None and len(staged.result_files) > 1:
         names = ", ".join(sorted(staged.result_files))
         raise InvalidInput(
-            f"predictions: the archive holds several result files ({names}); upload the one to "
+            f"predictions: the archive contains several result files ({names}); upload the one to "
             "score as `predictions`",
             field="predictions",
         )
