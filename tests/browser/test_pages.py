@@ -91,7 +91,14 @@ def board_rows(page: Page) -> list[BoardRow]:
 
 
 def shoot(page: Page, screenshot_dir: Path, name: str) -> None:
-    page.screenshot(path=str(screenshot_dir / f"{name}.png"), full_page=True)
+    # Submission times differ on every run; masking them keeps the committed screenshots stable.
+    times = page.locator("a[href^='/submissions/']")
+    page.screenshot(
+        path=str(screenshot_dir / f"{name}.png"),
+        full_page=True,
+        mask=[times],
+        animations="disabled",
+    )
 
 
 def chart_state(page: Page, selector: str) -> dict[str, Any]:
