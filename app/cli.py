@@ -380,6 +380,8 @@ class _Supervisor:
 
 def _check_port_free(host: str, port: int, setting: str = "--port") -> None:
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        # As uvicorn does, so connections still closing on the port do not count as a listener.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError as error:

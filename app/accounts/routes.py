@@ -18,7 +18,7 @@ from app.accounts.service import (
 )
 from app.errors import DomainError
 from app.models import Model, Submission
-from app.web.deps import SessionDep, TokenUser, WebUser, check_csrf
+from app.web.deps import RowId, SessionDep, TokenUser, WebUser, check_csrf
 from app.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -123,7 +123,7 @@ def create_token(
 
 @router.post("/account/tokens/{token_id}/revoke")
 def revoke(
-    request: Request, session: SessionDep, user: WebUser, token_id: int, csrf: CsrfField = None
+    request: Request, session: SessionDep, user: WebUser, token_id: RowId, csrf: CsrfField = None
 ) -> Response:
     check_csrf(request, csrf)
     if user is None:

@@ -35,6 +35,7 @@ from app.scoring.runs import current_run
 SOURCES = ("all", "submissions", "reference")
 AXES = ("UEG", "GEU")
 MAX_PER_PAGE = 1000
+MAX_ROW_ID = 2_147_483_647
 BOOTSTRAP_RESAMPLES = 10_000
 
 
@@ -88,8 +89,10 @@ class BoardParams(BaseModel):
     source: str = Field("all", description="all, submissions or reference")
     axis: str | None = Field(None, description="UEG or GEU: rows with a score on that axis")
     judge: str | None = Field(None, description="rows whose UEG scores come from this judge")
-    version: int | None = Field(None, description="scoring run id (default: the current one)")
-    page: int = Field(1, description="page number, from 1")
+    version: int | None = Field(
+        None, ge=1, le=MAX_ROW_ID, description="scoring run id (default: the current one)"
+    )
+    page: int = Field(1, ge=1, le=1_000_000, description="page number, from 1")
     per_page: int = Field(100, description=f"rows per page, at most {MAX_PER_PAGE}")
     intervals: bool = Field(False, description="page only: show the 95 % intervals")
 

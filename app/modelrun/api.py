@@ -25,7 +25,7 @@ from app.modelrun.service import (
 )
 from app.models import ModelEndpoint, ModelRun
 from app.submissions.queue import enqueue_model_run
-from app.web.deps import SessionDep, TokenUser
+from app.web.deps import RowId, SessionDep, TokenUser
 
 router = APIRouter(prefix="/api/v1", tags=["model runs"])
 
@@ -100,17 +100,17 @@ def list_endpoints(session: SessionDep, user: TokenUser) -> list[dict[str, Any]]
 
 
 @router.get("/endpoints/{endpoint_id}", summary="One endpoint (keys are never returned)")
-def read_endpoint(session: SessionDep, user: TokenUser, endpoint_id: int) -> dict[str, Any]:
+def read_endpoint(session: SessionDep, user: TokenUser, endpoint_id: RowId) -> dict[str, Any]:
     return endpoint_body(session, get_endpoint(session, user, endpoint_id))
 
 
 @router.delete("/endpoints/{endpoint_id}", status_code=204, summary="Delete an endpoint")
-def remove_endpoint(session: SessionDep, user: TokenUser, endpoint_id: int) -> None:
+def remove_endpoint(session: SessionDep, user: TokenUser, endpoint_id: RowId) -> None:
     delete_endpoint(session, user, endpoint_id)
 
 
 @router.post("/endpoints/{endpoint_id}/check", summary="Send one small request to each endpoint")
-def check(session: SessionDep, user: TokenUser, endpoint_id: int) -> dict[str, Any]:
+def check(session: SessionDep, user: TokenUser, endpoint_id: RowId) -> dict[str, Any]:
     endpoint = get_endpoint(session, user, endpoint_id)
     problems = asyncio.run(check_endpoint(session, get_settings(), endpoint))
     return {"ok": not problems, "problems": problems}
@@ -120,7 +120,7 @@ def check(session: SessionDep, user: TokenUser, endpoint_id: int) -> dict[str, A
     "/endpoints/{endpoint_id}/runs", status_code=status.HTTP_202_ACCEPTED, summary="Start a run"
 )
 def create_run(
-    session: SessionDep, user: TokenUser, endpoint_id: int, body: RunIn | None = None
+    session: SessionDep, user: TokenUser, endpoint_id: RowId, body: RunIn | None = None
 ) -> dict[str, Any]:
     endpoint = get_endpoint(session, user, endpoint_id)
     benchmark = get_current_benchmark(session, get_settings().benchmark_name)

@@ -27,7 +27,7 @@ from app.modelrun.service import (
 )
 from app.models import MODEL_KINDS, ModelEndpoint, ModelRun
 from app.submissions.queue import enqueue_model_run
-from app.web.deps import SessionDep, WebUser, check_csrf
+from app.web.deps import RowId, SessionDep, WebUser, check_csrf
 from app.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -190,7 +190,7 @@ def _detail_page(
 
 @router.get("/endpoints/{endpoint_id}")
 def endpoint_page(
-    request: Request, session: SessionDep, user: WebUser, endpoint_id: int
+    request: Request, session: SessionDep, user: WebUser, endpoint_id: RowId
 ) -> Response:
     if user is None:
         return _signin(f"/endpoints/{endpoint_id}")
@@ -199,7 +199,7 @@ def endpoint_page(
 
 @router.post("/endpoints/{endpoint_id}/check")
 def check_form(
-    request: Request, session: SessionDep, user: WebUser, endpoint_id: int, csrf: TextField = ""
+    request: Request, session: SessionDep, user: WebUser, endpoint_id: RowId, csrf: TextField = ""
 ) -> Response:
     check_csrf(request, csrf)
     if user is None:
@@ -211,7 +211,7 @@ def check_form(
 
 @router.post("/endpoints/{endpoint_id}/runs")
 def run_form(
-    request: Request, session: SessionDep, user: WebUser, endpoint_id: int, csrf: TextField = ""
+    request: Request, session: SessionDep, user: WebUser, endpoint_id: RowId, csrf: TextField = ""
 ) -> Response:
     check_csrf(request, csrf)
     if user is None:

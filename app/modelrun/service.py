@@ -34,6 +34,7 @@ log = get_logger(__name__)
 MAX_CONCURRENCY = 64
 MAX_TIMEOUT_SECONDS = 600.0
 MIN_KEY_LENGTH = 8
+MAX_ITEMS = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -113,8 +114,10 @@ def register_endpoint(
         raise InvalidInput(
             f"timeout_seconds: use 1 to {MAX_TIMEOUT_SECONDS:g}", field="timeout_seconds"
         )
-    if form.max_items is not None and form.max_items < 1:
-        raise InvalidInput("max_items: use 1 or more, or leave it empty", field="max_items")
+    if form.max_items is not None and not 1 <= form.max_items <= MAX_ITEMS:
+        raise InvalidInput(
+            f"max_items: use 1 to {MAX_ITEMS:,}, or leave it empty", field="max_items"
+        )
 
     keys = (("chat.api_key", form.chat_api_key), ("images.api_key", form.images_api_key))
     for field, key in keys:

@@ -6,7 +6,7 @@ import secrets
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
@@ -23,6 +23,8 @@ def get_session() -> Iterator[Session]:
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
+# A row id in a URL path, bounded so no value overflows the database's integer column.
+RowId = Annotated[int, Path(ge=1, le=2_147_483_647, description="A positive row id")]
 _bearer = HTTPBearer(auto_error=False, description="An API token from the account page or CLI")
 
 

@@ -72,3 +72,17 @@ def test_api_docs_load_only_local_assets(client: TestClient) -> None:
     assert "cdn." not in page
     assert "https://" not in page
     assert client.get("/static/vendor/swagger-ui/swagger-ui-bundle.js").status_code == 200
+
+
+def test_oversized_ids_are_rejected_not_crashed(client: TestClient, auth: dict[str, str]) -> None:
+    huge = "99999999999999999999999"
+
+    endpoint = client.get(f"/api/v1/endpoints/{huge}", headers=auth)
+    board = client.get(f"/api/v1/leaderboard?version={huge}")
+    page = client.get(f"/?page={huge}")
+
+    assert endpoint.status_code == 422
+    assert "endpoint_id" in endpoint.json()["detail"]
+    assert board.status_code == 422
+    assert "version" in board.json()["detail"]
+    assert page.status_code == 422
