@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import UTC
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -267,6 +268,24 @@ def start_run(
     return run
 
 
+def _worker_state(run: ModelRun) -> str | None:
+    """Say whether a worker is executing a run that has not ended."""
+    if run.status not in ("queued", "running"):
+        return None
+    expires = run.lease_expires_at
+    if expires is not None and expires.tzinfo is None:
+        expires = expires.replace(tzinfo=UTC)
+    if expires is not None and expires > utc_now():
+        # A worker renews its claim after each item; one that died keeps it until it ends.
+        return f"a worker has claimed this run until {expires:%H:%M:%S} UTC"
+    if run.status == "running":
+        return (
+            "no worker holds this run; it resumes when a worker starts or its last "
+            "worker's claim ends"
+        )
+    return "waiting for a worker"
+
+
 def get_run(session: Session, user: User | None, run_id: str) -> ModelRun:
     try:
         key = uuid.UUID(run_id)
@@ -334,6 +353,7 @@ def run_body(session: Session, run: ModelRun) -> dict[str, Any]:
         "failures": failures(session, run),
         "error": run.error,
         "cancel_requested": run.cancel_requested,
+        "worker": _worker_state(run),
         "created_at": iso_utc(run.created_at),
         "started_at": iso_utc(run.started_at),
         "finished_at": iso_utc(run.finished_at),
