@@ -135,6 +135,8 @@ def validate_upload(
     _warn_missing_optional(upload_records=records, kind=kind, report=report)
     if report.matched_items == 0 and records:
         _hint_other_kind(records[0], kind, report)
+    if report.errors:
+        _hint_from_filename(filename, kind, report)
     if not report.valid:
         result.predictions.clear()
     return result
@@ -304,6 +306,23 @@ def _hint_other_kind(record: dict[str, Any], kind: FileKind, report: ValidationR
                     f"no item matched, and the items look like a {other.stem} file; set axis "
                     f"{other.axis} and protocol {other.protocol}, or upload the {kind.stem} file",
                     field="predictions",
+                ),
+            )
+            return
+
+
+def _hint_from_filename(filename: str, kind: FileKind, report: ValidationReport) -> None:
+    """Point out a file name that names another benchmark file, a common cause of errors."""
+    lowered = filename.lower()
+    for other in FILE_KINDS:
+        if other is not kind and other.stem.lower() in lowered:
+            report.errors.insert(
+                0,
+                Problem(
+                    f"the file name {filename!r} names {other.stem}, but the form says "
+                    f"{kind.stem}; if that is the file, set axis {other.axis} and protocol "
+                    f"{other.protocol}",
+                    field="protocol",
                 ),
             )
             return

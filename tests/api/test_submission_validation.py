@@ -412,3 +412,21 @@ def test_timestamps_carry_utc_offset(client: TestClient, auth: dict[str, str]) -
     body = client.get(f"/api/v1/submissions/{submission_id}").json()
 
     assert body["created_at"].endswith("+00:00")
+
+
+def test_file_name_of_other_protocol_is_pointed_out(
+    client: TestClient, auth: dict[str, str], db_session: Session
+) -> None:
+    response = rejected(
+        client,
+        auth,
+        db_session,
+        as_json(answered("GEU_direct")),
+        name="GEU_direct.json",
+        protocol="stepwise",
+    )
+
+    first = errors_of(response)[0]
+    assert first["field"] == "protocol"
+    assert "names GEU_direct" in first["message"]
+    assert "protocol direct" in first["message"]
