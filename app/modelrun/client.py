@@ -573,6 +573,8 @@ class ModelClient:
                 return _Attempt(latency_ms=latency_ms, status=status, fatal_error=_too_large(limit))
             return _Attempt(latency_ms=latency_ms, status=status, body=body)
 
+    # NOTE: this backoff and the Retry-After handling mirror app/judging/client.py; a shared
+    # module would keep the two clients in step.
     def _backoff_delay(
         self, config: EndpointConfig, failures: int, retry_after: float | None
     ) -> float:
