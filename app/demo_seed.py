@@ -62,6 +62,17 @@ def _baselines() -> list[Baseline]:
 def seed_demo(settings: Settings) -> Iterator[str]:
     """Load and submit what is missing; yield one line per step. Safe to run again."""
     with session_scope() as session:
+        current = session.scalar(
+            select(Benchmark).where(
+                Benchmark.name == settings.benchmark_name, Benchmark.is_current.is_(True)
+            )
+        )
+        if current is not None and not current.is_demo:
+            # Data loaded with `benchmark load` stays current; the demo would replace it.
+            yield f"benchmark {current.version[:12]} is loaded, so the demo is left out"
+            models = load_reference_rows(session)
+            yield f"reference rows loaded for {models} models"
+            return
         benchmark, created = load_benchmark(
             session, settings.demo_benchmark_path, settings.benchmark_name, is_demo=True
         )

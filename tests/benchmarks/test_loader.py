@@ -207,3 +207,27 @@ def test_cli_load_reports_already_loaded(committed: None) -> None:
     )
 
     assert "already loaded" in result.stdout
+
+
+def test_demo_seed_keeps_loaded_benchmark(committed: None, tmp_path: Path) -> None:
+    from app.benchmarks.service import get_current_benchmark
+    from app.db import session_scope
+    from app.demo_seed import seed_demo
+
+    folder = tmp_path / "official"
+    shutil.copytree(DEMO, folder)
+    edit(folder, "GEU_direct", lambda items: items.pop())
+    settings = get_settings()
+    try:
+        with session_scope() as session:
+            official, _ = load_benchmark(session, folder, settings.benchmark_name)
+            official_id = official.id
+
+        lines = list(seed_demo(settings))
+
+        assert any("the demo is left out" in line for line in lines)
+        with session_scope() as session:
+            assert get_current_benchmark(session, settings.benchmark_name).id == official_id
+    finally:
+        with session_scope() as session:
+            load_benchmark(session, DEMO, settings.benchmark_name, is_demo=True)
