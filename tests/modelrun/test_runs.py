@@ -154,7 +154,8 @@ def upload_same_outputs(
             session.execute(
                 text(
                     "SELECT id, item_key FROM benchmark_items "
-                    "WHERE axis = :axis AND protocol = :protocol"
+                    "WHERE axis = :axis AND protocol = :protocol AND benchmark_id = "
+                    "(SELECT id FROM benchmarks WHERE is_current)"
                 ),
                 {"axis": submitted["axis"], "protocol": submitted["protocol"]},
             ).all()
