@@ -13,7 +13,8 @@ API_KEY = "sk-test-4f3c2b1a0987654321fedcba"
 def test_encrypt_decrypt_round_trip() -> None:
     box = SecretBox(SERVICE_SECRET)
 
-    for plaintext in [API_KEY, "EMPTY", "x", "ключ-API-🔑", "a" * 4096]:
+    # The service accepts keys of 8 characters or more; a shorter one may be refused (see below).
+    for plaintext in [API_KEY, "EMPTY-KEY", "ключ-API-🔑", "a" * 4096]:
         assert box.decrypt(box.encrypt(plaintext)) == plaintext
 
 
@@ -32,11 +33,24 @@ def test_encryptions_of_same_value_differ() -> None:
 def test_token_hides_plaintext() -> None:
     box = SecretBox(SERVICE_SECRET)
 
-    for plaintext in [API_KEY, "EMPTY", "x", "z9"]:
+    for plaintext in [API_KEY, "EMPTY-KEY", "abcdefgh"]:
         token = box.encrypt(plaintext)
         assert token != plaintext
         assert plaintext not in token
         assert token.isascii()
+
+
+def test_one_character_key_never_leaks() -> None:
+    box = SecretBox(SERVICE_SECRET)
+
+    # Most tokens contain any given character, so such a key is either refused or hidden.
+    for _ in range(20):
+        try:
+            token = box.encrypt("x")
+        except ValueError as error:
+            assert "use a longer key" in str(error)
+        else:
+            assert "x" not in token
 
 
 def test_empty_plaintext_rejected() -> None:
