@@ -179,7 +179,7 @@ def submissions_rejudge(
         bool, typer.Option("--judge-errors", help="Every submission that has judge errors")
     ] = False,
 ) -> None:
-    """Score submissions again, e.g. after a judge outage; answers in the ledger are reused."""
+    """Score submissions again, e.g. after a judge outage, reusing judge replies in the ledger."""
     import uuid
 
     from sqlalchemy import select

@@ -45,7 +45,7 @@ class Settings(BaseSettings):
     max_unpacked_bytes: int = Field(default=8 * 1024**3, gt=0)
     max_image_pixels: int = Field(default=40_000_000, gt=0)
     max_image_files: int = Field(default=5_000, gt=0)
-    # An upload that sends no bytes for this long is answered with 408.
+    # An upload that sends no bytes for this long gets HTTP 408.
     upload_idle_timeout_seconds: float = Field(default=60.0, gt=0)
 
     # The judge model for UEG: any OpenAI-compatible chat completions API with image input.

@@ -380,7 +380,7 @@ class ScoreAggregate(Base):
 
 
 class JudgeCall(Base):
-    """One request to a judge model, kept so identical requests are answered from here.
+    """One request to a judge model, kept so identical requests are served from here.
 
     ``cache_key`` hashes the image, question, judge model and prompt version. Only rows with a
     parsed ``answer`` are reused; failed calls are kept for the record.

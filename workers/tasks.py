@@ -23,16 +23,17 @@ log = get_logger(__name__)
 SCORE_SUBMISSION = "realunify.submissions.score"
 RESCORE_SUBMISSION = "realunify.submissions.rescore"
 EXECUTE_MODEL_RUN = "realunify.modelruns.execute"
+# Database outages are retried with growing, jittered delays.
+RETRY_OPTIONS: dict[str, Any] = {
+    "bind": True,
+    "max_retries": 5,
+    "retry_backoff": 2,
+    "retry_backoff_max": 120,
+    "retry_jitter": True,
+}
 
 
-@celery_app.task(  # type: ignore[untyped-decorator]
-    name=SCORE_SUBMISSION,
-    bind=True,
-    max_retries=5,
-    retry_backoff=2,
-    retry_backoff_max=120,
-    retry_jitter=True,
-)
+@celery_app.task(name=SCORE_SUBMISSION, **RETRY_OPTIONS)  # type: ignore[untyped-decorator]
 def score_submission_task(self: Task[Any, Any], submission_id: str) -> None:
     """Score one submission and move it from queued to scored, or to failed with a reason."""
     key = uuid.UUID(submission_id)
@@ -86,14 +87,7 @@ def _mark_failed(key: uuid.UUID, reason: str) -> None:
             submission.finished_at = utc_now()
 
 
-@celery_app.task(  # type: ignore[untyped-decorator]
-    name=RESCORE_SUBMISSION,
-    bind=True,
-    max_retries=5,
-    retry_backoff=2,
-    retry_backoff_max=120,
-    retry_jitter=True,
-)
+@celery_app.task(name=RESCORE_SUBMISSION, **RETRY_OPTIONS)  # type: ignore[untyped-decorator]
 def rescore_submission_task(self: Task[Any, Any], submission_id: str, run_id: int) -> None:
     """Score one submission into scoring run ``run_id``; the run becomes current when all are."""
     key = uuid.UUID(submission_id)
@@ -111,14 +105,7 @@ def rescore_submission_task(self: Task[Any, Any], submission_id: str, run_id: in
     log.info("submission.rescored", submission_id=submission_id, scoring_run_id=run_id)
 
 
-@celery_app.task(  # type: ignore[untyped-decorator]
-    name=EXECUTE_MODEL_RUN,
-    bind=True,
-    max_retries=5,
-    retry_backoff=2,
-    retry_backoff_max=120,
-    retry_jitter=True,
-)
+@celery_app.task(name=EXECUTE_MODEL_RUN, **RETRY_OPTIONS)  # type: ignore[untyped-decorator]
 def execute_model_run_task(self: Task[Any, Any], run_id: str) -> None:
     """Run or resume a model run; finished steps are read from its ledger, not called again."""
     from app.config import get_settings

@@ -264,7 +264,7 @@ def _rank(rows: list[LeaderboardRow], sort: str) -> None:
 
 
 def sorted_cell(row: LeaderboardRow, sort: str) -> Cell | None:
-    """The cell behind a sort key: a score, or a stepwise-minus-direct gain for gap_ keys."""
+    """Return the cell behind a sort key: a score, or a stepwise-minus-direct gain for gap_ keys."""
     if sort.startswith("gap_"):
         return row.gains.get(sort.removeprefix("gap_"))
     return row.cells.get(sort)

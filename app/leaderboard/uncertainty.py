@@ -239,7 +239,7 @@ def add_reference_gaps(rows: Sequence[LeaderboardRow]) -> None:
     """Fill ``to_pipeline`` and ``to_specialist`` on direct rows.
 
     The pipeline gap is the best specialist pipeline's stepwise score minus the model's direct
-    score, per category and axis; the specialist gap is the best specialist's direct score on an
+    score, per category and axis. The specialist gap is the best specialist's direct score on an
     axis minus the model's. Positive values mean the model falls short of the specialists.
     """
     for axis, names in CATEGORIES_BY_AXIS.items():

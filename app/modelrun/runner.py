@@ -67,12 +67,13 @@ class WorkItem:
 
 
 def progress(session: Session, run: ModelRun) -> dict[str, Any]:
-    """Items done, failed and remaining, with an estimate of the time left."""
+    """Count the items done, failed and remaining, and estimate the time left."""
     calls = session.execute(
         select(ModelCall.item_id, ModelCall.step, ModelCall.ok, ModelCall.latency_ms).where(
             ModelCall.run_id == run.id
         )
     ).all()
+
     items = {
         row.id: row
         for row in session.execute(
@@ -87,6 +88,7 @@ def progress(session: Session, run: ModelRun) -> dict[str, Any]:
         steps.setdefault(call.item_id, {})[call.step] = call.ok
         if call.ok and call.latency_ms is not None:
             latencies.append(call.latency_ms)
+
     done = failed = 0
     for item_id, outcome in steps.items():
         item = items.get(item_id)
@@ -98,11 +100,13 @@ def progress(session: Session, run: ModelRun) -> dict[str, Any]:
             failed += 1
         elif all(outcome.get(step) for step in needed):
             done += 1
+
     remaining = max(run.items_total - done - failed, 0)
     seconds = None
     if latencies and remaining and run.status in ("queued", "running"):
         endpoint = session.get(ModelEndpoint, run.endpoint_id)
         parallel = endpoint.concurrency if endpoint else 1
+        # An estimate: an item takes one or two calls, so it counts as 1.5 average calls.
         seconds = round(sum(latencies) / len(latencies) / 1000 * 1.5 * remaining / parallel, 1)
     return {
         "total": run.items_total,

@@ -90,7 +90,7 @@ def scored_count(session: Session, run_id: int) -> int:
 
 
 def run_for_submission(session: Session, submission_id: object) -> int | None:
-    """The run whose scores to show for a submission: the current one if it has them, else the
+    """Choose the run whose scores a submission shows: the current one if it has them, else the
     newest run that does."""
     runs = list(
         session.scalars(

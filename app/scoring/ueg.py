@@ -175,12 +175,15 @@ def _verdict(
     ):
         call = answers[key]
         expected = question["answer"] == "yes"
+        reply_word = None
+        if call.answer is not None:
+            reply_word = "yes" if call.answer else "no"
         details.append(
             {
                 "question": question["question"],
                 "expected": question["answer"],
                 "reply": call.raw_reply,
-                "answer": None if call.answer is None else ("yes" if call.answer else "no"),
+                "answer": reply_word,
                 "error": call.error,
                 "judge_call_id": call.id,
             }

@@ -29,10 +29,16 @@ from app.submissions.service import (
     find_model,
     validate_for_benchmark,
 )
-from app.submissions.upload import CHUNK_BYTES, format_bytes, read_limited
+from app.submissions.upload import CHUNK_BYTES, read_limited
 from app.submissions.validation import Problem, ValidatedUpload
 from app.uploads.archive import stage_files, stage_zip
-from app.uploads.images import StagedImages, UploadLimits, UploadProblem, commit_images
+from app.uploads.images import (
+    StagedImages,
+    UploadLimits,
+    UploadProblem,
+    commit_images,
+    format_size,
+)
 
 
 @dataclass
@@ -137,7 +143,7 @@ async def _save(upload: UploadFile, path: Path, max_bytes: int) -> None:
             size += len(chunk)
             if size > max_bytes:
                 raise PayloadTooLarge(
-                    f"images: {upload.filename} is over the {format_bytes(max_bytes)} limit "
+                    f"images: {upload.filename} is over the {format_size(max_bytes)} limit "
                     "(REALUNIFY_MAX_ARCHIVE_BYTES); save the images at a smaller size, or ask the "
                     "operator to raise the limit",
                     field="images",
@@ -159,7 +165,7 @@ async def _result_file(
         name, path = next(iter(staged.result_files.items()))
         if path.stat().st_size > settings.max_upload_bytes:
             raise PayloadTooLarge(
-                f"predictions: {name} is over the {format_bytes(settings.max_upload_bytes)} limit",
+                f"predictions: {name} is over the {format_size(settings.max_upload_bytes)} limit",
                 field="predictions",
             )
         return path.read_bytes(), name

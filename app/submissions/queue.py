@@ -1,48 +1,46 @@
-"""Send scoring work to the Celery workers, after the rows they need are committed."""
+"""Send work to the Celery workers, after the rows it needs are committed."""
 
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from app.logs import get_logger
 
 log = get_logger(__name__)
 
 
-def enqueue_scoring(submission_id: uuid.UUID) -> bool:
-    """Queue the scoring task; return False (and log) when the broker cannot be reached."""
+def _send(task: str, args: list[Any], event: str, **ids: str) -> bool:
+    """Queue ``task``; return False (and log ``event.enqueue_failed``) when the broker is down."""
     from workers.celery_app import celery_app
-    from workers.tasks import SCORE_SUBMISSION
 
     try:
-        celery_app.send_task(SCORE_SUBMISSION, args=[str(submission_id)])
+        celery_app.send_task(task, args=args)
     except Exception as error:  # kombu raises several types for an unreachable broker
-        log.error("submission.enqueue_failed", submission_id=str(submission_id), error=str(error))
+        log.error(f"{event}.enqueue_failed", error=str(error), **ids)
         return False
-    log.info("submission.queued", submission_id=str(submission_id))
+    log.info(f"{event}.queued", **ids)
     return True
+
+
+def enqueue_scoring(submission_id: uuid.UUID) -> bool:
+    from workers.tasks import SCORE_SUBMISSION
+
+    key = str(submission_id)
+    return _send(SCORE_SUBMISSION, [key], "submission", submission_id=key)
 
 
 def enqueue_rescore(submission_id: uuid.UUID, run_id: int) -> bool:
-    from workers.celery_app import celery_app
     from workers.tasks import RESCORE_SUBMISSION
 
-    try:
-        celery_app.send_task(RESCORE_SUBMISSION, args=[str(submission_id), run_id])
-    except Exception as error:  # kombu raises several types for an unreachable broker
-        log.error("rescore.enqueue_failed", submission_id=str(submission_id), error=str(error))
-        return False
-    return True
+    key = str(submission_id)
+    return _send(
+        RESCORE_SUBMISSION, [key, run_id], "rescore", submission_id=key, scoring_run_id=str(run_id)
+    )
 
 
 def enqueue_model_run(run_id: uuid.UUID) -> bool:
-    from workers.celery_app import celery_app
     from workers.tasks import EXECUTE_MODEL_RUN
 
-    try:
-        celery_app.send_task(EXECUTE_MODEL_RUN, args=[str(run_id)])
-    except Exception as error:  # kombu raises several types for an unreachable broker
-        log.error("model_run.enqueue_failed", run_id=str(run_id), error=str(error))
-        return False
-    log.info("model_run.queued", run_id=str(run_id))
-    return True
+    key = str(run_id)
+    return _send(EXECUTE_MODEL_RUN, [key], "model_run", run_id=key)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import UploadFile
 
 from app.errors import InvalidInput, PayloadTooLarge
+from app.uploads.images import format_size
 
 CHUNK_BYTES = 1024 * 1024
 
@@ -19,15 +20,9 @@ async def read_limited(upload: UploadFile | None, max_bytes: int, field: str) ->
         size += len(chunk)
         if size > max_bytes:
             raise PayloadTooLarge(
-                f"{field}: {upload.filename} is over the {format_bytes(max_bytes)} limit; "
+                f"{field}: {upload.filename} is over the {format_size(max_bytes)} limit; "
                 "remove unused fields or contact the maintainers",
                 field=field,
             )
         chunks.append(chunk)
     return b"".join(chunks), upload.filename
-
-
-def format_bytes(count: int) -> str:
-    if count >= 1024 * 1024:
-        return f"{count / (1024 * 1024):.0f} MiB"
-    return f"{count / 1024:.0f} KiB"
