@@ -22,7 +22,6 @@ import os
 import platform
 import shlex
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -36,6 +35,8 @@ import httpx
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
+
+from common import free_port  # noqa: E402
 
 from app.judging.client import (  # noqa: E402
     JudgeClient,
@@ -96,13 +97,6 @@ def build_cases() -> list[Case]:
             )
             cases.append(Case(request, entry["answer"] == "yes"))
     return cases
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def start_standin(port: int) -> tuple[subprocess.Popen[bytes], list[str]]:

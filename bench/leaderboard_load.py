@@ -30,7 +30,6 @@ import re
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -42,9 +41,8 @@ from types import FrameType
 from typing import Any
 
 import httpx
+from common import ROOT, VENV_BIN, free_port, run_cli, wait_for_server
 
-ROOT = Path(__file__).resolve().parent.parent
-VENV_BIN = ROOT / ".venv" / "bin"
 DEMO = ROOT / "demo" / "realunify-demo"
 STATIC_DIR = ROOT / "static" / "_bench"
 STATIC_NAME = "leaderboard-copy.html"
@@ -87,23 +85,6 @@ def parse_args() -> argparse.Namespace:
     if not args.path.startswith("/"):
         parser.error("--path must start with /")
     return args
-
-
-def run_cli(env: dict[str, str], *args: str) -> str:
-    completed = subprocess.run(  # noqa: S603 - fixed arguments, no shell
-        [str(VENV_BIN / "realunify-board"), *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if completed.returncode != 0:
-        raise SystemExit(
-            f"realunify-board {' '.join(args)} failed ({completed.returncode}):\n"
-            f"{completed.stdout}{completed.stderr}"
-        )
-    return completed.stdout
 
 
 def model_answers(items: list[dict[str, Any]], rng: random.Random) -> list[dict[str, Any]]:
@@ -188,26 +169,6 @@ def seed_models(count: int, protocols: str, seed: int) -> tuple[int, float]:
                     stored += 1
         print(f"  stored {min(first + batch, count)} of {count} models", flush=True)
     return stored, time.monotonic() - started
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def wait_for_server(url: str, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"uvicorn exited with code {process.returncode} before it served")
-        try:
-            if httpx.get(f"{url}/api/openapi.json", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit(f"uvicorn did not respond at {url} within {timeout:.0f} s")
 
 
 @dataclass

@@ -23,7 +23,6 @@ import os
 import platform
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -36,10 +35,9 @@ from typing import Any
 
 import httpx
 import numpy as np
+from common import ROOT, VENV_BIN, free_port, run_cli, wait_for_server
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parent.parent
-VENV_BIN = ROOT / ".venv" / "bin"
 DEMO = ROOT / "demo" / "realunify-demo"
 GOAL_BYTES = 200 * 1000 * 1000
 SAMPLE_SECONDS = 0.05
@@ -89,24 +87,6 @@ def result_file(names: list[str]) -> bytes:
     return json.dumps(items).encode()
 
 
-def run_cli(env: dict[str, str], *args: str) -> str:
-    completed = subprocess.run(  # noqa: S603 - fixed arguments, no shell
-        [str(VENV_BIN / "realunify-board"), *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return completed.stdout
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def read_status(pid: int) -> dict[str, int]:
     """Return VmRSS and VmHWM of ``pid`` in bytes (the kernel reports kB, meaning KiB)."""
     values: dict[str, int] = {}
@@ -143,20 +123,6 @@ class Sampler:
     @property
     def high_water(self) -> int:
         return max(hwm for _, _, hwm in self.samples)
-
-
-def wait_for_server(url: str, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"uvicorn exited with code {process.returncode} before it served")
-        try:
-            if httpx.get(f"{url}/api/openapi.json", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit(f"uvicorn did not respond at {url} within {timeout:.0f} s")
 
 
 def mib(count: int) -> str:
