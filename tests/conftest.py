@@ -149,43 +149,48 @@ def committed() -> Iterator[None]:
         connection.execute(text("DELETE FROM models WHERE NOT is_reference"))
 
 
-@pytest.fixture(scope="session")
-def celery_worker_process() -> Iterator[subprocess.Popen[str]]:
-    """A real Celery worker process on the run's Redis queue."""
-    settings = get_settings()
-    log_path = PROJECT_ROOT / ".pytest-worker.log"
-    log_file = log_path.open("w")
+def start_worker(
+    queue: str, log_path: Path, env: dict[str, str], ready_lines: int = 1
+) -> subprocess.Popen[bytes]:
+    """Start a Celery worker on ``queue``, appending to ``log_path``, and wait until it is ready.
+
+    ``ready_lines`` is how many "ready." lines the log holds once this worker is up, for a log
+    shared by workers started one after another.
+    """
+    handle = log_path.open("ab")
+    command = [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker"]
+    command += ["--pool", "solo", "--queues", queue, "--loglevel", "INFO"]
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "workers.celery_app",
-            "worker",
-            "--pool",
-            "solo",
-            "--queues",
-            settings.task_queue,
-            "--loglevel",
-            "INFO",
-        ],
-        cwd=PROJECT_ROOT,
-        stdout=log_file,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=os.environ.copy(),
+        command, cwd=PROJECT_ROOT, stdout=handle, stderr=subprocess.STDOUT, env=env
     )
+    handle.close()
     deadline = time.monotonic() + 60
-    while "ready." not in log_path.read_text():
+    while log_path.read_text(errors="replace").count("ready.") < ready_lines:
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()
             raise RuntimeError(f"the Celery worker did not start:\n{log_path.read_text()}")
         time.sleep(0.2)
+    return process
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process() -> Iterator[subprocess.Popen[bytes]]:
+    """A real Celery worker process on the run's Redis queue."""
+    log_path = PROJECT_ROOT / ".pytest-worker.log"
+    log_path.write_text("")
+    process = start_worker(get_settings().task_queue, log_path, os.environ.copy())
     yield process
     process.terminate()
     process.wait(timeout=30)
-    log_file.close()
+
+
+@pytest.fixture
+def live_client() -> Iterator[TestClient]:
+    """A client whose requests commit, so worker processes see their rows."""
+    from app.main import app
+
+    with TestClient(app) as client:
+        yield client
 
 
 @pytest.fixture(scope="session")

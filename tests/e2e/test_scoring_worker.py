@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -12,25 +11,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from app.db import session_scope
-from app.main import app
 from app.models import ItemVerdict, ScoreAggregate
 from app.submissions.queue import enqueue_scoring
 from tests.builders import answered, as_json, create_user_with_token, demo_file
 
 pytestmark = [pytest.mark.worker, pytest.mark.usefixtures("committed", "celery_worker_process")]
-
-
-@pytest.fixture
-def live_client() -> Iterator[TestClient]:
-    with TestClient(app) as client:
-        yield client
-
-
-@pytest.fixture
-def auth() -> dict[str, str]:
-    with session_scope() as session:
-        token = create_user_with_token(session, "worker-test@example.org")
-    return {"Authorization": f"Bearer {token}"}
 
 
 def wait_for_status(

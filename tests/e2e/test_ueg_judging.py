@@ -19,9 +19,7 @@ from sqlalchemy import delete, func, select
 from app.config import get_settings
 from app.db import session_scope
 from app.demo import build
-from app.main import app
 from app.models import JudgeCall, Submission
-from tests.builders import create_user_with_token
 
 pytestmark = [
     pytest.mark.worker,
@@ -29,19 +27,6 @@ pytestmark = [
 ]
 
 BASELINES = Path(get_settings().demo_baselines_path)
-
-
-@pytest.fixture
-def live_client() -> Iterator[TestClient]:
-    with TestClient(app) as client:
-        yield client
-
-
-@pytest.fixture
-def auth() -> dict[str, str]:
-    with session_scope() as session:
-        token = create_user_with_token(session, "ueg-test@example.org")
-    return {"Authorization": f"Bearer {token}"}
 
 
 @pytest.fixture(autouse=True)

@@ -7,11 +7,8 @@ import io
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 import zipfile
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -20,20 +17,13 @@ from sqlalchemy import select, text
 
 from app.config import get_settings
 from app.db import get_engine, session_scope
-from app.main import app
 from app.models import ModelCall, ModelEndpoint
 from app.uploads.images import stored_image_path
 from tests.builders import create_user_with_token, demo_file
-from tests.conftest import PROJECT_ROOT
+from tests.conftest import PROJECT_ROOT, start_worker
 from tests.modelrun.standin_model import demo_chat_replies, demo_scenes
 
 API_KEY = "sk-test-SECRET-4242-abcdef"
-
-
-@pytest.fixture
-def live_client() -> Iterator[TestClient]:
-    with TestClient(app) as client:
-        yield client
 
 
 @pytest.fixture
@@ -211,37 +201,7 @@ def test_killed_worker_resumes_without_repeating(
     log_path = PROJECT_ROOT / f".pytest-{queue}.log"
     env = {**os.environ, "REALUNIFY_TASK_QUEUE": queue}
 
-    def start_worker() -> subprocess.Popen[bytes]:
-        handle = log_path.open("ab")
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "workers.celery_app",
-                "worker",
-                "--pool",
-                "solo",
-                "--queues",
-                queue,
-                "--loglevel",
-                "INFO",
-            ],
-            cwd=PROJECT_ROOT,
-            env=env,
-            stdout=handle,
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + 60
-        while log_path.read_text(errors="replace").count("ready.") < starts + 1:
-            assert process.poll() is None and time.monotonic() < deadline, log_path.read_text()
-            time.sleep(0.2)
-        return process
-
-    starts = 0
-    first = start_worker()
-    starts += 1
+    first = start_worker(queue, log_path, env)
     try:
         # The run is created without the API, so its task goes only to this test's queue.
         from app.benchmarks.service import get_current_benchmark
@@ -269,7 +229,7 @@ def test_killed_worker_resumes_without_repeating(
             time.sleep(0.05)
         first.send_signal(signal.SIGKILL)
         first.wait(timeout=30)
-        second = start_worker()
+        second = start_worker(queue, log_path, env, ready_lines=2)
         try:
             run = wait_run(live_client, auth, run_id)
         finally:
